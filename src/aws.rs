@@ -1,0 +1,395 @@
+//! AWS access: SDK set-up (credential chain, region, endpoint, retries, timeouts) and [`Iam`],
+//! a thin wrapper over the IAM and STS calls the sources make.
+//!
+//! The wrapper exists for two reasons: every request is counted by operation and outcome
+//! (`iam_exporter_aws_requests_total`), and every SDK error is mapped once, here, to an
+//! [`ErrorKind`] and an [`AwsError`] whose message names the operation, so nothing above this
+//! module handles SDK error types.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::{StatusType, SummaryKeyType};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::config::{AccountConfig, AwsConfig};
+use crate::snapshot::{AccessKey, KeyStatus};
+use crate::source::ErrorKind;
+
+/// The region IAM signs in when nothing else says; IAM is a global service.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Session name shown in CloudTrail for assumed roles.
+const SESSION_NAME: &str = "iam-key-exporter";
+
+/// Builds the SDK configuration from the default chain (environment, profile, web identity,
+/// container and instance metadata) with the exporter's retry and timeout settings.
+///
+/// `credentials` replaces the chain; tests and embedders use it, the binary passes `None`.
+pub async fn sdk_config(
+    config: &AwsConfig,
+    credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
+) -> SdkConfig {
+    let region = match &config.region {
+        Some(region) => RegionProviderChain::first_try(Region::new(region.clone())),
+        None => RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION)),
+    };
+    let retry = RetryConfig::standard().with_max_attempts(config.max_attempts);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(config.connect_timeout)
+        .operation_attempt_timeout(config.attempt_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = &config.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
+/// The SDK configuration for one watched account: the base one, or the base one assuming the
+/// account's role (credentials are refreshed by the SDK before they expire).
+pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> SdkConfig {
+    let Some(role_arn) = &account.role_arn else {
+        return base.clone();
+    };
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+        .session_name(SESSION_NAME)
+        .configure(base);
+    if let Some(external_id) = &account.external_id {
+        builder = builder.external_id(external_id.clone());
+    }
+    let provider = builder.build().await;
+    base.to_builder()
+        .credentials_provider(
+            aws_sdk_iam::config::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
+
+/// Receives one call per AWS request with its operation and outcome; implemented by the
+/// metrics, so this module needs no Prometheus types.
+pub trait RequestObserver: Send + Sync {
+    /// One request finished (after the SDK's retries).
+    fn observe(&self, operation: &'static str, outcome: &'static str);
+}
+
+/// A failed AWS request, classified.
+#[derive(Debug)]
+pub struct AwsError {
+    /// The API operation, e.g. `ListUsers`.
+    pub operation: &'static str,
+    /// What kind of failure, for metrics and retry decisions.
+    pub kind: ErrorKind,
+    /// AWS's error code, when the service answered with one (e.g. `Throttling`).
+    pub code: Option<String>,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} request failed ({})", self.operation, self.kind.as_str())
+    }
+}
+
+impl StdError for AwsError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+impl AwsError {
+    /// Whether the entity asked about no longer exists (deleted during the refresh).
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    /// A malformed or unexpected answer that the SDK itself accepted.
+    pub fn malformed(operation: &'static str, what: impl Into<String>) -> Self {
+        AwsError {
+            operation,
+            kind: ErrorKind::Service,
+            code: None,
+            source: what.into().into(),
+        }
+    }
+}
+
+/// Error codes AWS uses for throttling across services.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// Error codes that mean the credentials may not do what was asked.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationToken",
+];
+
+fn classify<E>(err: &SdkError<E, HttpResponse>) -> (ErrorKind, Option<String>)
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, None),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => (ErrorKind::Timeout, None),
+        SdkError::DispatchFailure(failure) if failure.is_io() => (ErrorKind::Network, None),
+        SdkError::DispatchFailure(_) => (ErrorKind::Network, None),
+        SdkError::ResponseError(_) => (ErrorKind::Service, None),
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().map(str::to_owned);
+            let status = service.raw().status().as_u16();
+            let kind = match code.as_deref() {
+                Some(code) if THROTTLING_CODES.contains(&code) => ErrorKind::Throttled,
+                Some(code) if ACCESS_DENIED_CODES.contains(&code) => ErrorKind::AccessDenied,
+                Some("NoSuchEntity") => ErrorKind::NotFound,
+                _ if status == 429 => ErrorKind::Throttled,
+                _ if status == 403 => ErrorKind::AccessDenied,
+                _ if status >= 500 => ErrorKind::Service,
+                _ => ErrorKind::Other,
+            };
+            (kind, code)
+        }
+        _ => (ErrorKind::Other, None),
+    }
+}
+
+/// One page of `ListUsers`.
+#[derive(Debug)]
+pub struct UsersPage {
+    /// `(name, path)` of each user on the page.
+    pub users: Vec<(String, String)>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_marker: Option<String>,
+}
+
+/// The answer of `GenerateCredentialReport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    /// Generation was started by this call.
+    Started,
+    /// A report is being generated.
+    InProgress,
+    /// A report is ready.
+    Complete,
+}
+
+/// A downloaded credential report.
+#[derive(Debug)]
+pub struct CredentialReport {
+    /// The CSV text.
+    pub content: Vec<u8>,
+    /// When AWS generated it, Unix seconds.
+    pub generated: i64,
+}
+
+/// The IAM and STS calls the sources make, counted and classified.
+#[derive(Clone)]
+pub struct Iam {
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    observer: Arc<dyn RequestObserver>,
+}
+
+impl Iam {
+    /// Clients for one account.
+    pub fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+        Iam {
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            observer,
+        }
+    }
+
+    /// Counts the request and classifies its error.
+    fn record<T, E>(
+        &self,
+        operation: &'static str,
+        result: Result<T, SdkError<E, HttpResponse>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        match result {
+            Ok(output) => {
+                self.observer.observe(operation, "success");
+                Ok(output)
+            }
+            Err(err) => {
+                let (kind, code) = classify(&err);
+                self.observer.observe(operation, kind.as_str());
+                Err(AwsError {
+                    operation,
+                    kind,
+                    code,
+                    source: Box::new(err),
+                })
+            }
+        }
+    }
+
+    /// The account the credentials belong to (`sts:GetCallerIdentity`).
+    pub async fn caller_account(&self) -> Result<String, AwsError> {
+        const OP: &str = "GetCallerIdentity";
+        let output = self.record(OP, self.sts.get_caller_identity().send().await)?;
+        output
+            .account()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::malformed(OP, "the answer has no account ID"))
+    }
+
+    /// One page of users, up to 1000.
+    pub async fn list_users_page(&self, marker: Option<String>) -> Result<UsersPage, AwsError> {
+        const OP: &str = "ListUsers";
+        let output = self.record(
+            OP,
+            self.iam
+                .list_users()
+                .max_items(1000)
+                .set_marker(marker)
+                .send()
+                .await,
+        )?;
+        let users = output
+            .users()
+            .iter()
+            .map(|user| (user.user_name().to_owned(), user.path().to_owned()))
+            .collect();
+        let next_marker = if output.is_truncated() {
+            let marker = output.marker().filter(|m| !m.is_empty()).ok_or_else(|| {
+                AwsError::malformed(OP, "the page is truncated but has no marker")
+            })?;
+            Some(marker.to_owned())
+        } else {
+            None
+        };
+        Ok(UsersPage { users, next_marker })
+    }
+
+    /// Every access key of a user, following pages (IAM allows two keys, but the API pages).
+    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+        const OP: &str = "ListAccessKeys";
+        let mut keys = Vec::new();
+        let mut marker = None;
+        loop {
+            let output = self.record(
+                OP,
+                self.iam
+                    .list_access_keys()
+                    .user_name(user)
+                    .set_marker(marker.take())
+                    .send()
+                    .await,
+            )?;
+            for key in output.access_key_metadata() {
+                let id = key
+                    .access_key_id()
+                    .ok_or_else(|| AwsError::malformed(OP, "an access key has no ID"))?;
+                let status = match key.status() {
+                    Some(StatusType::Active) => KeyStatus::Active,
+                    Some(StatusType::Inactive) => KeyStatus::Inactive,
+                    Some(other) => KeyStatus::parse(other.as_str()),
+                    None => KeyStatus::Other,
+                };
+                keys.push(AccessKey {
+                    id: id.to_owned(),
+                    status,
+                    created: key.create_date().map_or(0, |date| date.secs()),
+                    last_used: None,
+                });
+            }
+            match output.marker().filter(|_| output.is_truncated()) {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    /// When a key was last used, Unix seconds; `None` if never.
+    pub async fn access_key_last_used(&self, key_id: &str) -> Result<Option<i64>, AwsError> {
+        const OP: &str = "GetAccessKeyLastUsed";
+        let output = self.record(
+            OP,
+            self.iam
+                .get_access_key_last_used()
+                .access_key_id(key_id)
+                .send()
+                .await,
+        )?;
+        Ok(output
+            .access_key_last_used()
+            .and_then(|used| used.last_used_date())
+            .map(|date| date.secs()))
+    }
+
+    /// Whether the root user has an access key (`AccountAccessKeysPresent`).
+    pub async fn root_access_keys_present(&self) -> Result<bool, AwsError> {
+        const OP: &str = "GetAccountSummary";
+        let output = self.record(OP, self.iam.get_account_summary().send().await)?;
+        let present = output
+            .summary_map()
+            .and_then(|map| map.get(&SummaryKeyType::AccountAccessKeysPresent))
+            .ok_or_else(|| AwsError::malformed(OP, "no AccountAccessKeysPresent in the summary"))?;
+        Ok(*present > 0)
+    }
+
+    /// Asks IAM to generate a credential report (a no-op if a recent one exists).
+    pub async fn generate_credential_report(&self) -> Result<ReportState, AwsError> {
+        const OP: &str = "GenerateCredentialReport";
+        let output = self.record(OP, self.iam.generate_credential_report().send().await)?;
+        match output.state().map(|state| state.as_str()) {
+            Some("STARTED") => Ok(ReportState::Started),
+            Some("INPROGRESS") => Ok(ReportState::InProgress),
+            Some("COMPLETE") => Ok(ReportState::Complete),
+            other => Err(AwsError::malformed(
+                OP,
+                format!("unexpected report state {other:?}"),
+            )),
+        }
+    }
+
+    /// Downloads the current credential report; `code` of the error tells `ReportNotPresent`,
+    /// `ReportExpired` and `ReportInProgress` apart.
+    pub async fn get_credential_report(&self) -> Result<CredentialReport, AwsError> {
+        const OP: &str = "GetCredentialReport";
+        let output = self.record(OP, self.iam.get_credential_report().send().await)?;
+        let content = output
+            .content()
+            .map(|blob| blob.as_ref().to_vec())
+            .ok_or_else(|| AwsError::malformed(OP, "the report has no content"))?;
+        let generated = output
+            .generated_time()
+            .map(|time| time.secs())
+            .ok_or_else(|| AwsError::malformed(OP, "the report has no generation time"))?;
+        Ok(CredentialReport { content, generated })
+    }
+}

@@ -1,0 +1,397 @@
+//! `check`: the one-shot audit. One collection per account, then the offenders (users with
+//! more than one active key) with their keys and what to do about them, as a table for people
+//! or JSON for pipelines. The exit code says whether the control holds.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
+use crate::source::{Source, SourceError};
+
+/// The control, as CIS numbers it.
+pub const CONTROL: &str = "CIS AWS Foundations Benchmark 1.13 (v1.4-v3.0) / 1.12 (v5): \
+                           ensure there is only one active access key for any single IAM user";
+
+/// Keys older than this should be rotated (CIS "access keys are rotated every 90 days").
+const MAX_KEY_AGE: Duration = Duration::from_secs(90 * 86_400);
+
+/// The advice the control's remediation gives.
+pub const REMEDIATION: &str = "Keep one active access key per user, younger than 90 days and in \
+use; make sure the workload uses it; deactivate the others with `aws iam update-access-key \
+--status Inactive`; run the check again; delete deactivated keys once nothing breaks.";
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned columns and shell commands, for people.
+    Table,
+    /// One JSON document, for pipelines.
+    Json,
+}
+
+/// A collection failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot collect IAM data for account {account}")]
+pub struct CheckError {
+    /// The account's ID, or `unknown`.
+    pub account: String,
+    /// What went wrong.
+    #[source]
+    pub source: SourceError,
+}
+
+/// What the check found.
+#[derive(Debug)]
+pub struct Findings {
+    /// One snapshot per account.
+    pub snapshots: Vec<AccountSnapshot>,
+    /// When the check ran.
+    pub checked_at: SystemTime,
+}
+
+/// Collects every account once; any failure fails the check (a partial audit is no audit).
+pub async fn run(sources: &[Arc<dyn Source>], timeout: Duration) -> Result<Findings, CheckError> {
+    let checked_at = SystemTime::now();
+    let mut snapshots = Vec::with_capacity(sources.len());
+    for source in sources {
+        let result = tokio::time::timeout(timeout, source.collect())
+            .await
+            .unwrap_or(Err(SourceError::Timeout(timeout)));
+        match result {
+            Ok(snapshot) => snapshots.push(snapshot),
+            Err(source_err) => {
+                return Err(CheckError {
+                    account: source
+                        .account_id()
+                        .unwrap_or_else(|| crate::metrics::UNKNOWN_ACCOUNT.to_owned()),
+                    source: source_err,
+                })
+            }
+        }
+    }
+    Ok(Findings {
+        snapshots,
+        checked_at,
+    })
+}
+
+/// What to do with one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// The active key to keep.
+    Keep,
+    /// An active key to deactivate.
+    Deactivate,
+    /// Already inactive; delete it once nothing needs it.
+    Inactive,
+}
+
+impl Advice {
+    fn as_str(self) -> &'static str {
+        match self {
+            Advice::Keep => "keep",
+            Advice::Deactivate => "deactivate",
+            Advice::Inactive => "already inactive",
+        }
+    }
+}
+
+/// Chooses which active key to keep: one younger than 90 days before an older one, a used one
+/// before a never-used one, then the most recently used, then the newest.
+pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
+    let young = |key: &AccessKey| now - key.created < MAX_KEY_AGE.as_secs() as i64;
+    let keep = user
+        .access_keys
+        .iter()
+        .filter(|key| key.status == KeyStatus::Active)
+        .max_by_key(|key| (young(key), key.last_used.is_some(), key.last_used, key.created))
+        .map(|key| key.id.clone());
+    user.access_keys
+        .iter()
+        .map(|key| {
+            let advice = if key.status != KeyStatus::Active {
+                Advice::Inactive
+            } else if Some(&key.id) == keep.as_ref() {
+                Advice::Keep
+            } else {
+                Advice::Deactivate
+            };
+            (key, advice)
+        })
+        .collect()
+}
+
+/// The command that deactivates a key.
+pub fn deactivate_command(user: &str, key_id: &str) -> String {
+    // IAM user names are `[\w+=,.@-]`, never a quote: single quotes are always safe.
+    format!("aws iam update-access-key --user-name '{user}' --access-key-id {key_id} --status Inactive")
+}
+
+fn rfc3339(seconds: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+fn now_seconds(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Findings {
+    /// Whether no user in any account has more than one active key.
+    pub fn compliant(&self) -> bool {
+        self.snapshots
+            .iter()
+            .all(|s| s.users_with_multiple_active_keys() == 0)
+    }
+
+    /// The JSON document of `check --output json`.
+    pub fn to_json(&self) -> Value {
+        let now = now_seconds(self.checked_at);
+        let accounts: Vec<Value> = self
+            .snapshots
+            .iter()
+            .map(|s| {
+                json!({
+                    "account_id": s.account_id,
+                    "users": s.users.len(),
+                    "users_with_multiple_active_access_keys": s.users_with_multiple_active_keys(),
+                    "root_access_keys_present": s.root_access_keys_present,
+                    "data_timestamp": rfc3339(now_seconds(s.data_timestamp)),
+                })
+            })
+            .collect();
+        let offenders: Vec<Value> = self
+            .snapshots
+            .iter()
+            .flat_map(|s| s.offenders().map(move |user| (s, user)))
+            .map(|(s, user)| {
+                let keys: Vec<Value> = advise(user, now)
+                    .into_iter()
+                    .map(|(key, advice)| {
+                        json!({
+                            "access_key_id": key.id,
+                            "status": key.status.as_str(),
+                            "created": rfc3339(key.created),
+                            "age_days": (now - key.created).max(0) / 86_400,
+                            "last_used": key.last_used.map(rfc3339),
+                            "advice": advice.as_str(),
+                            "command": (advice == Advice::Deactivate)
+                                .then(|| deactivate_command(&user.name, &key.id)),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "account_id": s.account_id,
+                    "user": user.name,
+                    "path": user.path,
+                    "active_access_keys": user.active_access_keys(),
+                    "access_keys": keys,
+                })
+            })
+            .collect();
+        json!({
+            "compliant": self.compliant(),
+            "control": CONTROL,
+            "checked_at": rfc3339(now),
+            "accounts": accounts,
+            "offenders": offenders,
+            "remediation": REMEDIATION,
+        })
+    }
+
+    /// The text of `check --output table`.
+    pub fn to_table(&self) -> String {
+        let now = now_seconds(self.checked_at);
+        let mut out = String::new();
+        let users: usize = self.snapshots.iter().map(|s| s.users.len()).sum();
+        let offenders: usize = self
+            .snapshots
+            .iter()
+            .map(|s| s.users_with_multiple_active_keys())
+            .sum();
+        let _ = writeln!(out, "Control: {CONTROL}");
+        let _ = writeln!(
+            out,
+            "Checked {users} users in {} account(s) at {}.",
+            self.snapshots.len(),
+            rfc3339(now)
+        );
+        if offenders == 0 {
+            let _ = writeln!(out, "PASS: no user has more than one active access key.");
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "FAIL: {offenders} user(s) have more than one active access key.\n"
+        );
+        let header = [
+            "ACCOUNT",
+            "USER",
+            "PATH",
+            "ACCESS KEY ID",
+            "STATUS",
+            "CREATED",
+            "AGE (DAYS)",
+            "LAST USED",
+            "ADVICE",
+        ];
+        let mut rows: Vec<[String; 9]> = Vec::new();
+        let mut commands = Vec::new();
+        for snapshot in &self.snapshots {
+            for user in snapshot.offenders() {
+                for (key, advice) in advise(user, now) {
+                    rows.push([
+                        snapshot.account_id.clone(),
+                        user.name.clone(),
+                        user.path.clone(),
+                        key.id.clone(),
+                        key.status.as_str().to_owned(),
+                        rfc3339(key.created),
+                        ((now - key.created).max(0) / 86_400).to_string(),
+                        key.last_used.map_or_else(|| "never".to_owned(), rfc3339),
+                        advice.as_str().to_owned(),
+                    ]);
+                    if advice == Advice::Deactivate {
+                        commands.push(deactivate_command(&user.name, &key.id));
+                    }
+                }
+            }
+        }
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|row| row[i].len())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut line = |cells: Vec<&str>| {
+            let text: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            let _ = writeln!(out, "{}", text.join("  ").trim_end());
+        };
+        line(header.to_vec());
+        for row in &rows {
+            line(row.iter().map(String::as_str).collect());
+        }
+        let _ = writeln!(out, "\nRemediation: {REMEDIATION}");
+        let _ = writeln!(
+            out,
+            "Once the kept key is confirmed in use, deactivate the others:"
+        );
+        for command in commands {
+            let _ = writeln!(out, "  {command}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    fn key(id: &str, status: KeyStatus, age_days: i64, last_used: Option<i64>) -> AccessKey {
+        AccessKey {
+            id: id.to_owned(),
+            status,
+            created: NOW - age_days * DAY,
+            last_used,
+        }
+    }
+
+    fn advice_for(keys: Vec<AccessKey>) -> Vec<(String, Advice)> {
+        let user = User {
+            name: "u".to_owned(),
+            path: "/".to_owned(),
+            access_keys: keys,
+        };
+        advise(&user, NOW)
+            .into_iter()
+            .map(|(k, a)| (k.id.clone(), a))
+            .collect()
+    }
+
+    #[test]
+    fn the_young_key_is_kept_over_an_old_one() {
+        let advice = advice_for(vec![
+            key("OLD", KeyStatus::Active, 400, Some(NOW)),
+            key("NEW", KeyStatus::Active, 10, Some(NOW - DAY)),
+        ]);
+        assert_eq!(
+            advice,
+            [
+                ("OLD".to_owned(), Advice::Deactivate),
+                ("NEW".to_owned(), Advice::Keep)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_used_key_is_kept_over_a_never_used_one() {
+        let advice = advice_for(vec![
+            key("USED", KeyStatus::Active, 30, Some(NOW - DAY)),
+            key("IDLE", KeyStatus::Active, 5, None),
+        ]);
+        assert_eq!(advice[0], ("USED".to_owned(), Advice::Keep));
+        assert_eq!(advice[1], ("IDLE".to_owned(), Advice::Deactivate));
+    }
+
+    #[test]
+    fn inactive_keys_are_never_kept_or_deactivated() {
+        let advice = advice_for(vec![
+            key("OFF", KeyStatus::Inactive, 1, Some(NOW)),
+            key("ON", KeyStatus::Active, 500, None),
+        ]);
+        assert_eq!(advice[0].1, Advice::Inactive);
+        assert_eq!(advice[1].1, Advice::Keep);
+    }
+
+    #[test]
+    fn the_command_quotes_the_user_name() {
+        assert_eq!(
+            deactivate_command("a+b=c,d.e@f_g-h", "AKIA1"),
+            "aws iam update-access-key --user-name 'a+b=c,d.e@f_g-h' --access-key-id AKIA1 --status Inactive"
+        );
+    }
+
+    #[test]
+    fn the_table_lists_offenders_and_the_commands_to_fix_them() {
+        let findings = Findings {
+            snapshots: vec![AccountSnapshot {
+                account_id: "123456789012".to_owned(),
+                data_timestamp: UNIX_EPOCH,
+                users: vec![User {
+                    name: "bob".to_owned(),
+                    path: "/".to_owned(),
+                    access_keys: vec![
+                        key("AKIAOLD", KeyStatus::Active, 200, None),
+                        key("AKIANEW", KeyStatus::Active, 1, Some(NOW)),
+                    ],
+                }],
+                root_access_keys_present: Some(false),
+            }],
+            checked_at: UNIX_EPOCH + Duration::from_secs(NOW as u64),
+        };
+        assert!(!findings.compliant());
+        let table = findings.to_table();
+        assert!(table.contains("FAIL: 1 user(s)"), "{table}");
+        assert!(table.contains("--access-key-id AKIAOLD --status Inactive"), "{table}");
+        assert!(!table.contains("--access-key-id AKIANEW"), "{table}");
+        let json = findings.to_json();
+        assert_eq!(json["compliant"], false);
+        assert_eq!(json["offenders"][0]["user"], "bob");
+        assert_eq!(json["offenders"][0]["active_access_keys"], 2);
+        assert_eq!(json["offenders"][0]["access_keys"][0]["age_days"], 200);
+        assert_eq!(json["offenders"][0]["access_keys"][1]["advice"], "keep");
+    }
+}

@@ -1,0 +1,565 @@
+//! Metrics: the exporter's own registry, its health metrics, and the rendering of published
+//! snapshots into the `/metrics` body.
+//!
+//! No global registry: [`Metrics`] owns one and registers its parts in [`Metrics::new`]. The
+//! per-user series are not kept as metric vectors but produced from the latest snapshot of each
+//! account when rendering, so a user or key that disappears from IAM disappears from the next
+//! body with nothing to clean up. The body is rendered (and gzipped) once per refresh, not per
+//! scrape: a scrape only copies a reference to bytes already made.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{
+    Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::aws::RequestObserver;
+use crate::snapshot::{unix_seconds, AccountSnapshot};
+use crate::source::ErrorKind;
+
+/// The account label value used before an account's ID is known (credentials that have never
+/// worked yet).
+pub const UNKNOWN_ACCOUNT: &str = "unknown";
+
+/// A rendered `/metrics` body, plain and gzipped.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The text exposition format.
+    pub plain: Bytes,
+    /// The same, gzip-compressed, for clients that accept it.
+    pub gzip: Bytes,
+}
+
+/// How access key IDs appear in labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIdDisplay {
+    /// As IAM gives them.
+    Full,
+    /// Only the last four characters, prefixed with `****`.
+    LastFour,
+}
+
+impl KeyIdDisplay {
+    /// The label value for `id`.
+    pub fn show(self, id: &str) -> String {
+        match self {
+            KeyIdDisplay::Full => id.to_owned(),
+            KeyIdDisplay::LastFour => {
+                let tail: String = {
+                    let chars: Vec<char> = id.chars().collect();
+                    chars[chars.len().saturating_sub(4)..].iter().collect()
+                };
+                format!("****{tail}")
+            }
+        }
+    }
+}
+
+/// The exporter's metrics.
+pub struct Metrics {
+    registry: Registry,
+    refresh_success: IntGaugeVec,
+    last_refresh_success: GaugeVec,
+    refresh_duration: GaugeVec,
+    refresh_errors: IntCounterVec,
+    aws_requests: IntCounterVec,
+    snapshots: Arc<SnapshotCollector>,
+}
+
+impl Metrics {
+    /// Builds the registry; `interval` goes into the HELP texts, so readers know the values
+    /// are refreshed in the background and how often.
+    pub fn new(interval: Duration, key_ids: KeyIdDisplay) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let every = humantime::format_duration(interval).to_string();
+
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "iam_exporter_build_info",
+                "A metric with a constant '1' value labeled by version, revision and rustversion of iam-key-exporter.",
+            ),
+            &["version", "revision", "rustversion"],
+        )?;
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("IAM_KEY_EXPORTER_REVISION").unwrap_or("unknown"),
+                option_env!("IAM_KEY_EXPORTER_RUSTC_VERSION").unwrap_or("unknown"),
+            ])
+            .set(1);
+        let interval_gauge = IntGauge::new(
+            "iam_exporter_refresh_interval_seconds",
+            "Configured time between two refreshes of the IAM data.",
+        )?;
+        interval_gauge.set(interval.as_secs() as i64);
+        let refresh_success = IntGaugeVec::new(
+            Opts::new(
+                "iam_exporter_refresh_success",
+                "Whether the last refresh of the account's IAM data succeeded (1) or failed (0).",
+            ),
+            &["account_id"],
+        )?;
+        let last_refresh_success = GaugeVec::new(
+            Opts::new(
+                "iam_exporter_last_refresh_success_timestamp_seconds",
+                "Unix time of the account's last successful refresh.",
+            ),
+            &["account_id"],
+        )?;
+        let refresh_duration = GaugeVec::new(
+            Opts::new(
+                "iam_exporter_refresh_duration_seconds",
+                "How long the account's last refresh took, successful or not.",
+            ),
+            &["account_id"],
+        )?;
+        let refresh_errors = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_refresh_errors_total",
+                "Failed refreshes of the account's IAM data, by kind of failure.",
+            ),
+            &["account_id", "kind"],
+        )?;
+        let aws_requests = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_aws_requests_total",
+                "AWS API requests made by the exporter, by operation and outcome (success or the kind of failure), after the SDK's retries.",
+            ),
+            &["operation", "outcome"],
+        )?;
+        let snapshots = Arc::new(SnapshotCollector::new(&every, key_ids)?);
+
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(interval_gauge))?;
+        registry.register(Box::new(refresh_success.clone()))?;
+        registry.register(Box::new(last_refresh_success.clone()))?;
+        registry.register(Box::new(refresh_duration.clone()))?;
+        registry.register(Box::new(refresh_errors.clone()))?;
+        registry.register(Box::new(aws_requests.clone()))?;
+        registry.register(Box::new(SharedCollector(snapshots.clone())))?;
+
+        Ok(Metrics {
+            registry,
+            refresh_success,
+            last_refresh_success,
+            refresh_duration,
+            refresh_errors,
+            aws_requests,
+            snapshots,
+        })
+    }
+
+    /// Makes every error kind of an account visible at zero, so that `rate()` and alerts see
+    /// the first failure as an increase.
+    pub fn init_account(&self, account_id: &str) {
+        for kind in ErrorKind::REFRESH_KINDS {
+            self.refresh_errors
+                .with_label_values(&[account_id, kind.as_str()]);
+        }
+    }
+
+    /// Records a successful refresh and publishes its snapshot, replacing the account's last
+    /// one whole: what is no longer in IAM is no longer served.
+    pub fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
+        let account = snapshot.account_id.as_str();
+        self.init_account(account);
+        self.refresh_success.with_label_values(&[account]).set(1);
+        self.last_refresh_success
+            .with_label_values(&[account])
+            .set(unix_seconds(SystemTime::now()));
+        self.refresh_duration
+            .with_label_values(&[account])
+            .set(took.as_secs_f64());
+        self.snapshots.publish(snapshot);
+    }
+
+    /// Records a failed refresh; the account's last snapshot stays published.
+    pub fn refresh_failed(&self, account_id: &str, kind: ErrorKind, took: Duration) {
+        self.init_account(account_id);
+        self.refresh_success.with_label_values(&[account_id]).set(0);
+        self.refresh_duration
+            .with_label_values(&[account_id])
+            .set(took.as_secs_f64());
+        self.refresh_errors
+            .with_label_values(&[account_id, kind.as_str()])
+            .inc();
+    }
+
+    /// Counts AWS requests for the sources.
+    pub fn request_observer(&self) -> Arc<dyn RequestObserver> {
+        Arc::new(RequestCounter(self.aws_requests.clone()))
+    }
+
+    /// Renders the registry to the text format and gzips it.
+    pub fn render(&self) -> Result<Rendered, prometheus::Error> {
+        let families = self.registry.gather();
+        let mut plain = Vec::with_capacity(self.snapshots.size_hint());
+        TextEncoder::new().encode(&families, &mut plain)?;
+        drop(families);
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(plain.len() / 8),
+            flate2::Compression::default(),
+        );
+        encoder.write_all(&plain)?;
+        let gzip = encoder.finish()?;
+        self.snapshots.remember_size(plain.len());
+        Ok(Rendered {
+            plain: Bytes::from(plain),
+            gzip: Bytes::from(gzip),
+        })
+    }
+}
+
+/// Counts requests into `iam_exporter_aws_requests_total`.
+struct RequestCounter(IntCounterVec);
+
+impl RequestObserver for RequestCounter {
+    fn observe(&self, operation: &'static str, outcome: &'static str) {
+        self.0.with_label_values(&[operation, outcome]).inc();
+    }
+}
+
+/// Registers the shared snapshot collector (the registry takes ownership of a box).
+struct SharedCollector(Arc<SnapshotCollector>);
+
+impl Collector for SharedCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0.collect()
+    }
+}
+
+/// The metric families drawn from snapshots, in output order.
+struct Families {
+    user_active_keys: Desc,
+    key_created: Desc,
+    key_last_used: Desc,
+    account_users: Desc,
+    account_offenders: Desc,
+    account_root_keys: Desc,
+    data_timestamp: Desc,
+}
+
+/// Produces the per-account and per-user series from the latest snapshot of each account.
+struct SnapshotCollector {
+    families: Families,
+    key_ids: KeyIdDisplay,
+    /// Latest successful snapshot per account ID.
+    latest: RwLock<BTreeMap<String, Arc<AccountSnapshot>>>,
+    /// Size of the last body, to allocate the next one in one go.
+    last_size: std::sync::atomic::AtomicUsize,
+}
+
+fn desc(name: &str, help: String, labels: &[&str]) -> Result<Desc, prometheus::Error> {
+    Desc::new(
+        name.to_owned(),
+        help,
+        labels.iter().map(|l| (*l).to_owned()).collect(),
+        Default::default(),
+    )
+}
+
+impl SnapshotCollector {
+    fn new(every: &str, key_ids: KeyIdDisplay) -> Result<Self, prometheus::Error> {
+        let refreshed = format!("Refreshed in the background every {every}, not at scrape time.");
+        let families = Families {
+            user_active_keys: desc(
+                "iam_user_active_access_keys",
+                format!("Number of active access keys of the IAM user; the CIS control allows at most 1. {refreshed}"),
+                &["account_id", "user", "path"],
+            )?,
+            key_created: desc(
+                "iam_access_key_created_timestamp_seconds",
+                format!("Unix time the access key was created, one series per key with its status. {refreshed}"),
+                &["account_id", "user", "access_key_id", "status"],
+            )?,
+            key_last_used: desc(
+                "iam_access_key_last_used_timestamp_seconds",
+                format!("Unix time the access key was last used; absent for keys never used or when last use is not collected. {refreshed}"),
+                &["account_id", "user", "access_key_id"],
+            )?,
+            account_users: desc(
+                "iam_account_users",
+                format!("Number of IAM users in the account. {refreshed}"),
+                &["account_id"],
+            )?,
+            account_offenders: desc(
+                "iam_account_users_with_multiple_active_access_keys",
+                format!("Number of IAM users with more than one active access key. {refreshed}"),
+                &["account_id"],
+            )?,
+            account_root_keys: desc(
+                "iam_account_root_access_keys_present",
+                format!("Whether the account's root user has an access key (1) or not (0). {refreshed}"),
+                &["account_id"],
+            )?,
+            data_timestamp: desc(
+                "iam_exporter_data_timestamp_seconds",
+                "Unix time the served IAM data was produced: the refresh time in API mode, the report's generation time in credential-report mode.".to_owned(),
+                &["account_id"],
+            )?,
+        };
+        Ok(SnapshotCollector {
+            families,
+            key_ids,
+            latest: RwLock::new(BTreeMap::new()),
+            last_size: Default::default(),
+        })
+    }
+
+    fn publish(&self, snapshot: Arc<AccountSnapshot>) {
+        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        latest.insert(snapshot.account_id.clone(), snapshot);
+    }
+
+    fn size_hint(&self) -> usize {
+        self.last_size.load(std::sync::atomic::Ordering::Relaxed) + 4096
+    }
+
+    fn remember_size(&self, size: usize) {
+        self.last_size
+            .store(size, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn desc(&self) -> Vec<&Desc> {
+        let f = &self.families;
+        vec![
+            &f.user_active_keys,
+            &f.key_created,
+            &f.key_last_used,
+            &f.account_users,
+            &f.account_offenders,
+            &f.account_root_keys,
+            &f.data_timestamp,
+        ]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        let f = &self.families;
+        let mut user_active_keys = Vec::new();
+        let mut key_created = Vec::new();
+        let mut key_last_used = Vec::new();
+        let mut account_users = Vec::new();
+        let mut account_offenders = Vec::new();
+        let mut account_root_keys = Vec::new();
+        let mut data_timestamp = Vec::new();
+
+        for snapshot in latest.values() {
+            let account = snapshot.account_id.as_str();
+            account_users.push(gauge(&[account], snapshot.users.len() as f64));
+            account_offenders.push(gauge(
+                &[account],
+                snapshot.users_with_multiple_active_keys() as f64,
+            ));
+            if let Some(present) = snapshot.root_access_keys_present {
+                account_root_keys.push(gauge(&[account], if present { 1.0 } else { 0.0 }));
+            }
+            data_timestamp.push(gauge(&[account], unix_seconds(snapshot.data_timestamp)));
+            for user in &snapshot.users {
+                user_active_keys.push(gauge(
+                    &[account, &user.name, &user.path],
+                    user.active_access_keys() as f64,
+                ));
+                for key in &user.access_keys {
+                    let id = self.key_ids.show(&key.id);
+                    key_created.push(gauge(
+                        &[account, &user.name, &id, key.status.as_str()],
+                        key.created as f64,
+                    ));
+                    if let Some(last_used) = key.last_used {
+                        key_last_used.push(gauge(&[account, &user.name, &id], last_used as f64));
+                    }
+                }
+            }
+        }
+
+        vec![
+            family(&f.user_active_keys, user_active_keys),
+            family(&f.key_created, key_created),
+            family(&f.key_last_used, key_last_used),
+            family(&f.account_users, account_users),
+            family(&f.account_offenders, account_offenders),
+            family(&f.account_root_keys, account_root_keys),
+            family(&f.data_timestamp, data_timestamp),
+        ]
+    }
+}
+
+/// A gauge sample whose label values follow the family's label names in order.
+fn gauge(values: &[&str], value: f64) -> (Vec<String>, f64) {
+    (values.iter().map(|v| (*v).to_owned()).collect(), value)
+}
+
+fn family(desc: &Desc, samples: Vec<(Vec<String>, f64)>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(desc.fq_name.clone());
+    family.set_help(desc.help.clone());
+    family.set_field_type(MetricType::GAUGE);
+    let metrics = samples
+        .into_iter()
+        .map(|(values, value)| {
+            let labels = desc
+                .variable_labels
+                .iter()
+                .zip(values)
+                .map(|(name, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name(name.clone());
+                    pair.set_value(value);
+                    pair
+                })
+                .collect();
+            let mut gauge = Gauge::default();
+            gauge.set_value(value);
+            let mut metric = Metric::default();
+            metric.set_label(labels);
+            metric.set_gauge(gauge);
+            metric
+        })
+        .collect();
+    family.set_metric(metrics);
+    family
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{AccessKey, KeyStatus, User};
+
+    fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
+        Arc::new(AccountSnapshot {
+            account_id: account.to_owned(),
+            data_timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            users,
+            root_access_keys_present: Some(false),
+        })
+    }
+
+    fn user(name: &str, keys: &[(&str, KeyStatus, Option<i64>)]) -> User {
+        User {
+            name: name.to_owned(),
+            path: "/".to_owned(),
+            access_keys: keys
+                .iter()
+                .map(|(id, status, last_used)| AccessKey {
+                    id: (*id).to_owned(),
+                    status: *status,
+                    created: 1_600_000_000,
+                    last_used: *last_used,
+                })
+                .collect(),
+        }
+    }
+
+    fn body(metrics: &Metrics) -> String {
+        String::from_utf8(metrics.render().unwrap().plain.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_becomes_series_per_user_key_and_account() {
+        let metrics = Metrics::new(Duration::from_secs(300), KeyIdDisplay::Full).unwrap();
+        metrics.refresh_succeeded(
+            snapshot(
+                "123456789012",
+                vec![user(
+                    "alice",
+                    &[
+                        ("AKIAAAAAAAAAAAAAAAA1", KeyStatus::Active, Some(1_650_000_000)),
+                        ("AKIAAAAAAAAAAAAAAAA2", KeyStatus::Active, None),
+                    ],
+                )],
+            ),
+            Duration::from_millis(1500),
+        );
+        let text = body(&metrics);
+        assert!(text.contains(
+            "iam_user_active_access_keys{account_id=\"123456789012\",user=\"alice\",path=\"/\"} 2\n"
+        ), "{text}");
+        assert!(text.contains("iam_access_key_created_timestamp_seconds{account_id=\"123456789012\",user=\"alice\",access_key_id=\"AKIAAAAAAAAAAAAAAAA1\",status=\"Active\"} 1600000000\n"), "{text}");
+        assert!(text.contains("iam_access_key_last_used_timestamp_seconds{account_id=\"123456789012\",user=\"alice\",access_key_id=\"AKIAAAAAAAAAAAAAAAA1\"} 1650000000\n"), "{text}");
+        assert!(!text.contains("last_used_timestamp_seconds{account_id=\"123456789012\",user=\"alice\",access_key_id=\"AKIAAAAAAAAAAAAAAAA2\""), "{text}");
+        assert!(text.contains("iam_account_users_with_multiple_active_access_keys{account_id=\"123456789012\"} 1\n"), "{text}");
+        assert!(text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 1\n"), "{text}");
+        assert!(text.contains("iam_exporter_refresh_duration_seconds{account_id=\"123456789012\"} 1.5\n"), "{text}");
+        assert!(text.contains("# HELP iam_user_active_access_keys Number of active access keys of the IAM user; the CIS control allows at most 1. Refreshed in the background every 5m, not at scrape time.\n"), "{text}");
+    }
+
+    #[test]
+    fn a_new_snapshot_replaces_the_old_one_whole() {
+        let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
+        metrics.refresh_succeeded(
+            snapshot(
+                "123456789012",
+                vec![
+                    user("gone", &[("AKIAGONE", KeyStatus::Active, None)]),
+                    user("stays", &[]),
+                ],
+            ),
+            Duration::ZERO,
+        );
+        metrics.refresh_succeeded(snapshot("123456789012", vec![user("stays", &[])]), Duration::ZERO);
+        let text = body(&metrics);
+        assert!(!text.contains("gone"), "{text}");
+        assert!(!text.contains("AKIAGONE"), "{text}");
+        assert!(text.contains("user=\"stays\""), "{text}");
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_data_and_counts_the_error() {
+        let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
+        metrics.refresh_succeeded(snapshot("123456789012", vec![user("kept", &[])]), Duration::ZERO);
+        metrics.refresh_failed("123456789012", ErrorKind::Throttled, Duration::from_secs(2));
+        let text = body(&metrics);
+        assert!(text.contains("user=\"kept\""), "{text}");
+        assert!(text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 0\n"), "{text}");
+        assert!(text.contains("iam_exporter_refresh_errors_total{account_id=\"123456789012\",kind=\"throttled\"} 1\n"), "{text}");
+        assert!(text.contains("iam_exporter_refresh_errors_total{account_id=\"123456789012\",kind=\"network\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn masked_key_ids_show_only_the_last_four_characters() {
+        assert_eq!(KeyIdDisplay::LastFour.show("AKIAIOSFODNN7EXAMPLE"), "****MPLE");
+        assert_eq!(KeyIdDisplay::LastFour.show("AB"), "****AB");
+        let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::LastFour).unwrap();
+        metrics.refresh_succeeded(
+            snapshot("123456789012", vec![user("a", &[("AKIAIOSFODNN7EXAMPLE", KeyStatus::Active, Some(1))])]),
+            Duration::ZERO,
+        );
+        let text = body(&metrics);
+        assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+        assert!(text.contains("access_key_id=\"****MPLE\""), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
+        let mut odd = user("a\"b\\c", &[]);
+        odd.path = "/x\ny/".to_owned();
+        metrics.refresh_succeeded(snapshot("123456789012", vec![odd]), Duration::ZERO);
+        let text = body(&metrics);
+        assert!(text.contains(r#"user="a\"b\\c",path="/x\ny/""#), "{text}");
+    }
+
+    #[test]
+    fn the_gzip_body_inflates_to_the_plain_one() {
+        use std::io::Read;
+        let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
+        let rendered = metrics.render().unwrap();
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&rendered.gzip[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert_eq!(inflated, rendered.plain);
+        assert!(String::from_utf8_lossy(&inflated).contains("iam_exporter_build_info{"));
+    }
+}

@@ -1,0 +1,299 @@
+//! The HTTP server: the metrics page, a landing page and the health endpoints.
+//!
+//! Serving costs no rendering: the refresh loop publishes a pre-rendered body (plain and
+//! gzipped) into [`ServerState`], and a scrape sends one of them. The server is built the
+//! way an admin server should be: a header-read timeout and a small buffer so slow or large
+//! requests cannot hold resources, a cap on connections, 405 for anything but GET and HEAD,
+//! and a graceful shutdown that lets running requests finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::WebConfig;
+use crate::metrics::Rendered;
+
+/// The exposition format's content type.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long running requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the refresh loop shares with the server.
+pub struct ServerState {
+    /// The latest rendered metrics.
+    body: RwLock<Arc<Rendered>>,
+    /// Set after the first successful refresh of every account; cleared on shutdown.
+    ready: AtomicBool,
+}
+
+impl ServerState {
+    /// State serving `initial` until the first refresh publishes.
+    pub fn new(initial: Rendered) -> Self {
+        ServerState {
+            body: RwLock::new(Arc::new(initial)),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Replaces the served body.
+    pub fn publish(&self, rendered: Rendered) {
+        *self.body.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
+    }
+
+    /// The served body.
+    pub fn body(&self) -> Arc<Rendered> {
+        self.body.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Marks the exporter ready (or not) for `/-/ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether `/-/ready` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// Binds the listening socket, so that a taken port fails start-up before anything else runs.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}
+
+/// Serves until `shutdown` completes, then drains running requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    web: WebConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let routes = Arc::new(Routes::new(web.telemetry_path.clone()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(web.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let routes = routes.clone();
+        let service = service_fn(move |request| {
+            let response = routes.respond(&state, &request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(web.header_read_timeout)
+            .max_buf_size(16 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "requests still running after the drain timeout; closing them");
+        }
+    }
+}
+
+/// The fixed routes and the landing page made once.
+struct Routes {
+    telemetry_path: String,
+    landing_page: Bytes,
+}
+
+impl Routes {
+    fn new(telemetry_path: String) -> Self {
+        let landing_page = Bytes::from(format!(
+            r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>IAM Key Exporter</title></head>
+<body>
+<h1>IAM Key Exporter</h1>
+<p>Active access keys per IAM user, for the CIS AWS Foundations control "only one active access key per IAM user". Version {version}.</p>
+<ul>
+<li><a href="{path}">Metrics</a></li>
+<li><a href="/-/healthy">Health</a></li>
+<li><a href="/-/ready">Readiness</a></li>
+</ul>
+</body>
+</html>
+"#,
+            version = env!("CARGO_PKG_VERSION"),
+            path = html_escape(&telemetry_path),
+        ));
+        Routes {
+            telemetry_path,
+            landing_page,
+        }
+    }
+
+    fn respond(&self, state: &ServerState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path();
+        let known = path == self.telemetry_path
+            || path == "/"
+            || path == "/-/healthy"
+            || path == "/-/ready";
+        if !known {
+            return text(StatusCode::NOT_FOUND, "Not Found\n");
+        }
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed: use GET or HEAD\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        match path {
+            "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
+            "/-/ready" if state.is_ready() => text(StatusCode::OK, "Ready\n"),
+            "/-/ready" => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not ready: waiting for the first successful refresh\n",
+            ),
+            "/" if path != self.telemetry_path => {
+                let mut response = Response::new(Full::new(self.landing_page.clone()));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                response
+            }
+            _ => metrics(state, request),
+        }
+    }
+}
+
+fn metrics(state: &ServerState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let rendered = state.body();
+    let gzip = accepts_gzip(request.headers().get_all(header::ACCEPT_ENCODING));
+    let body = if gzip {
+        rendered.gzip.clone()
+    } else {
+        rendered.plain.clone()
+    };
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// Whether `Accept-Encoding` allows gzip: `gzip` or `*` with a non-zero quality.
+fn accepts_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
+    let mut gzip = None;
+    let mut wildcard = None;
+    for value in values {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|param| {
+                    let (name, value) = param.split_once('=')?;
+                    (name.trim().eq_ignore_ascii_case("q")).then(|| value.trim().parse::<f32>().ok())?
+                })
+                .next()
+                .unwrap_or(1.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(quality > 0.0),
+                "*" => wildcard = Some(quality > 0.0),
+                _ => {}
+            }
+        }
+    }
+    gzip.or(wildcard).unwrap_or(false)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(values: &[&'static str]) -> bool {
+        let values: Vec<HeaderValue> = values.iter().map(|v| HeaderValue::from_static(v)).collect();
+        accepts_gzip(&values)
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_the_client_accepts_it() {
+        assert!(accepts(&["gzip"]));
+        assert!(accepts(&["deflate, gzip;q=0.5"]));
+        assert!(accepts(&["br", "GZIP"]));
+        assert!(accepts(&["*"]));
+        assert!(!accepts(&[]));
+        assert!(!accepts(&["identity"]));
+        assert!(!accepts(&["gzip;q=0"]));
+        assert!(!accepts(&["*, gzip;q=0"]));
+        assert!(!accepts(&["gzip;q=0.0, *;q=1"]));
+    }
+
+    #[test]
+    fn the_landing_page_escapes_the_path() {
+        assert_eq!(html_escape("/m<x>\"&"), "/m&lt;x&gt;&quot;&amp;");
+    }
+}

@@ -1,0 +1,187 @@
+//! The snapshot: what one refresh learned about one AWS account, as plain data.
+//!
+//! Nothing here knows about the AWS SDK or Prometheus, so the collection side and the
+//! rendering side can each be tested alone. A snapshot is built whole by a source and only
+//! then published; a half-finished refresh never becomes visible.
+
+use std::time::SystemTime;
+
+/// The status of an access key, as IAM reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyStatus {
+    /// Usable for requests; the only status the control counts.
+    Active,
+    /// Deactivated: kept for a rollback, but rejected by AWS.
+    Inactive,
+    /// Any other value IAM may add later (for example `Expired`); never counted as active.
+    Other,
+}
+
+impl KeyStatus {
+    /// Maps IAM's spelling (`Active`, `Inactive`, ...) to a status; case-insensitive because
+    /// the credential report writes booleans in lower case.
+    pub fn parse(value: &str) -> Self {
+        if value.eq_ignore_ascii_case("active") {
+            KeyStatus::Active
+        } else if value.eq_ignore_ascii_case("inactive") {
+            KeyStatus::Inactive
+        } else {
+            KeyStatus::Other
+        }
+    }
+
+    /// The label value, spelled as IAM spells it so that it matches what the CLI shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+            KeyStatus::Other => "Other",
+        }
+    }
+}
+
+/// One access key's metadata. The secret never reaches this process: IAM does not return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The access key ID (`AKIA...`): an identifier, not a secret.
+    pub id: String,
+    /// Whether the key is active.
+    pub status: KeyStatus,
+    /// Creation time, Unix seconds.
+    pub created: i64,
+    /// Last use, Unix seconds; `None` when the key was never used or last use was not collected.
+    pub last_used: Option<i64>,
+}
+
+/// One IAM user and its access keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name (up to 64 characters of `[\w+=,.@-]`).
+    pub name: String,
+    /// The IAM path, `/` unless the user was created under one.
+    pub path: String,
+    /// All of the user's access keys, active or not (IAM allows two).
+    pub access_keys: Vec<AccessKey>,
+}
+
+impl User {
+    /// How many of the user's keys are active; the number the control limits to one.
+    pub fn active_access_keys(&self) -> usize {
+        self.access_keys
+            .iter()
+            .filter(|key| key.status == KeyStatus::Active)
+            .count()
+    }
+
+    /// Whether the user breaks the control.
+    pub fn is_offender(&self) -> bool {
+        self.active_access_keys() > 1
+    }
+}
+
+/// Everything one refresh learned about one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSnapshot {
+    /// The 12-digit account ID, the `account_id` label of every series.
+    pub account_id: String,
+    /// When the data was produced: the refresh time in API mode, the report's generation time
+    /// in credential-report mode (which can be hours older).
+    pub data_timestamp: SystemTime,
+    /// Every user of the account, sorted by name.
+    pub users: Vec<User>,
+    /// Whether the root user has an access key; `None` when the source could not tell.
+    pub root_access_keys_present: Option<bool>,
+}
+
+impl AccountSnapshot {
+    /// The users that break the control, in name order.
+    pub fn offenders(&self) -> impl Iterator<Item = &User> {
+        self.users.iter().filter(|user| user.is_offender())
+    }
+
+    /// How many users break the control.
+    pub fn users_with_multiple_active_keys(&self) -> usize {
+        self.offenders().count()
+    }
+}
+
+/// Seconds since the Unix epoch, saturating at zero for times before it.
+pub fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, status: KeyStatus) -> AccessKey {
+        AccessKey {
+            id: id.to_owned(),
+            status,
+            created: 1_700_000_000,
+            last_used: None,
+        }
+    }
+
+    fn user(name: &str, keys: Vec<AccessKey>) -> User {
+        User {
+            name: name.to_owned(),
+            path: "/".to_owned(),
+            access_keys: keys,
+        }
+    }
+
+    #[test]
+    fn only_active_keys_are_counted() {
+        let alice = user(
+            "alice",
+            vec![key("A1", KeyStatus::Active), key("A2", KeyStatus::Inactive)],
+        );
+        assert_eq!(alice.active_access_keys(), 1);
+        assert!(!alice.is_offender());
+    }
+
+    #[test]
+    fn two_active_keys_make_an_offender() {
+        let bob = user(
+            "bob",
+            vec![key("B1", KeyStatus::Active), key("B2", KeyStatus::Active)],
+        );
+        assert_eq!(bob.active_access_keys(), 2);
+        assert!(bob.is_offender());
+    }
+
+    #[test]
+    fn unknown_statuses_never_count_as_active() {
+        assert_eq!(KeyStatus::parse("Expired"), KeyStatus::Other);
+        assert_eq!(KeyStatus::parse("ACTIVE"), KeyStatus::Active);
+        assert_eq!(KeyStatus::parse("inactive"), KeyStatus::Inactive);
+        let carol = user(
+            "carol",
+            vec![key("C1", KeyStatus::Other), key("C2", KeyStatus::Active)],
+        );
+        assert!(!carol.is_offender());
+    }
+
+    #[test]
+    fn offenders_are_listed_and_counted() {
+        let snapshot = AccountSnapshot {
+            account_id: "123456789012".to_owned(),
+            data_timestamp: SystemTime::UNIX_EPOCH,
+            users: vec![
+                user("a", vec![]),
+                user(
+                    "b",
+                    vec![key("1", KeyStatus::Active), key("2", KeyStatus::Active)],
+                ),
+                user("c", vec![key("3", KeyStatus::Active)]),
+            ],
+            root_access_keys_present: Some(false),
+        };
+        let names: Vec<_> = snapshot.offenders().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(snapshot.users_with_multiple_active_keys(), 1);
+    }
+}

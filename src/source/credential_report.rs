@@ -1,0 +1,467 @@
+//! Credential-report mode: the account's credential report, a CSV with one row per user.
+//!
+//! A refresh asks for the current report (one request). Only when it is absent, expired or
+//! older than `collector.report_max_age` (four hours, as often as AWS regenerates) is a new one
+//! generated, polling with back-off while AWS works on it, up to `collector.report_wait`.
+//!
+//! The report has no access key IDs, only two key slots per user. So that per-key series and
+//! the alert rules work alike in both modes, users the report flags (two active keys) are
+//! confirmed with `ListAccessKeys`: their series carry real key IDs and current statuses (a
+//! rotation finished since the report was made is not reported as a violation). Keys of other
+//! users are named by their report slot, `access_key_1` and `access_key_2`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+
+use super::{Account, Source, SourceError};
+use crate::aws::{AwsError, CredentialReport, ReportState};
+use crate::config::CollectorConfig;
+use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
+
+/// The report's name for the root user.
+const ROOT_ROW: &str = "<root_account>";
+
+/// Reads IAM through its credential report.
+pub struct CredentialReportSource {
+    account: Account,
+    /// A report older than this is generated anew.
+    max_age: Duration,
+    /// How long to wait for AWS to generate one.
+    wait: Duration,
+}
+
+impl CredentialReportSource {
+    /// A source for `account` with the collector's settings.
+    pub fn new(account: Account, collector: &CollectorConfig) -> Self {
+        CredentialReportSource {
+            account,
+            max_age: collector.report_max_age,
+            wait: collector.report_wait,
+        }
+    }
+
+    /// The current report, generating a new one only when needed.
+    async fn report(&self) -> Result<CredentialReport, SourceError> {
+        let iam = self.account.iam();
+        match iam.get_credential_report().await {
+            Ok(report) if age(report.generated) <= self.max_age => return Ok(report),
+            Ok(report) => tracing::info!(
+                generated = report.generated,
+                "credential report older than collector.report_max_age; generating a new one"
+            ),
+            Err(err) if is_report_missing(&err) => tracing::info!(
+                code = err.code.as_deref().unwrap_or(""),
+                "no usable credential report; generating one"
+            ),
+            Err(err) => return Err(err.into()),
+        }
+        self.generate().await?;
+        Ok(iam.get_credential_report().await?)
+    }
+
+    /// Starts generation and polls until the report is complete or the wait runs out.
+    async fn generate(&self) -> Result<(), SourceError> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            if self.account.iam().generate_credential_report().await? == ReportState::Complete {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(SourceError::ReportNotReady(self.wait));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Replaces the report's view of a flagged user with the current keys and real IDs;
+    /// `None` when the user no longer exists.
+    async fn confirm(&self, mut user: User) -> Result<Option<User>, AwsError> {
+        let mut keys = match self.account.iam().list_access_keys(&user.name).await {
+            Ok(keys) => keys,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        // The report's `last_rotated` is the key's creation time: match slots by it to carry
+        // the report's last-use dates over to the real keys.
+        for key in &mut keys {
+            key.last_used = user
+                .access_keys
+                .iter()
+                .find(|slot| slot.created == key.created)
+                .and_then(|slot| slot.last_used);
+        }
+        keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        user.access_keys = keys;
+        Ok(Some(user))
+    }
+
+    async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
+        let report = self.report().await?;
+        let parsed = parse(&report.content).map_err(SourceError::MalformedReport)?;
+        let account_id = match parsed.account_id.clone() {
+            Some(id) => id,
+            None => self.account.id().await?,
+        };
+        let mut users = Vec::with_capacity(parsed.users.len());
+        for user in parsed.users {
+            if user.is_offender() {
+                if let Some(confirmed) = self.confirm(user).await? {
+                    users.push(confirmed);
+                }
+            } else {
+                users.push(user);
+            }
+        }
+        users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(AccountSnapshot {
+            account_id,
+            data_timestamp: UNIX_EPOCH + Duration::from_secs(report.generated.max(0) as u64),
+            users,
+            root_access_keys_present: parsed.root_access_keys_present,
+        })
+    }
+}
+
+impl Source for CredentialReportSource {
+    fn account_id(&self) -> Option<String> {
+        self.account.known_id()
+    }
+
+    fn collect(&self) -> BoxFuture<'_, Result<AccountSnapshot, SourceError>> {
+        self.collect_snapshot().boxed()
+    }
+}
+
+fn age(generated: i64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Duration::from_secs(now.saturating_sub(generated).max(0) as u64)
+}
+
+fn is_report_missing(err: &AwsError) -> bool {
+    matches!(
+        err.code.as_deref(),
+        Some("ReportNotPresent" | "ReportExpired" | "ReportInProgress")
+    )
+}
+
+/// What the report says.
+#[derive(Debug, PartialEq)]
+pub struct ParsedReport {
+    /// From the ARNs; `None` for a report with no rows.
+    pub account_id: Option<String>,
+    /// Every user row but root's.
+    pub users: Vec<User>,
+    /// From the `<root_account>` row; `None` when the report has none.
+    pub root_access_keys_present: Option<bool>,
+}
+
+/// Parses the report's CSV. Columns are found by name, so their order and any added columns do
+/// not matter; `N/A`, `not_supported` and `no_information` mean "no value".
+pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(content);
+    let headers = reader
+        .headers()
+        .map_err(|err| format!("cannot read the header row: {err}"))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("the header row has no `{name}` column"))
+    };
+    let user_col = column("user")?;
+    let arn_col = column("arn")?;
+    let slots = [1, 2]
+        .map(|n| -> Result<[usize; 3], String> {
+            Ok([
+                column(&format!("access_key_{n}_active"))?,
+                column(&format!("access_key_{n}_last_rotated"))?,
+                column(&format!("access_key_{n}_last_used_date"))?,
+            ])
+        });
+    let slots = [slots[0].clone()?, slots[1].clone()?];
+
+    let mut parsed = ParsedReport {
+        account_id: None,
+        users: Vec::new(),
+        root_access_keys_present: None,
+    };
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record = record.map_err(|err| format!("line {line}: {err}"))?;
+        let field = |col: usize| record.get(col).unwrap_or("");
+        let arn = field(arn_col);
+        let (account_id, path) =
+            parse_arn(arn).ok_or_else(|| format!("line {line}: `{arn}` is not a user ARN"))?;
+        parsed.account_id.get_or_insert(account_id);
+
+        let mut access_keys = Vec::new();
+        for (n, [active_col, rotated_col, used_col]) in slots.iter().enumerate() {
+            let active = parse_bool(field(*active_col))
+                .ok_or_else(|| format!("line {line}: bad boolean `{}`", field(*active_col)))?;
+            let rotated = parse_time(field(*rotated_col))
+                .map_err(|bad| format!("line {line}: bad time `{bad}`"))?;
+            let last_used = parse_time(field(*used_col))
+                .map_err(|bad| format!("line {line}: bad time `{bad}`"))?;
+            // An inactive slot that never held a key has no rotation date.
+            if active || rotated.is_some() {
+                access_keys.push(AccessKey {
+                    id: format!("access_key_{}", n + 1),
+                    status: if active {
+                        KeyStatus::Active
+                    } else {
+                        KeyStatus::Inactive
+                    },
+                    created: rotated.unwrap_or(0),
+                    last_used,
+                });
+            }
+        }
+
+        let name = field(user_col);
+        if name == ROOT_ROW {
+            parsed.root_access_keys_present = Some(
+                access_keys
+                    .iter()
+                    .any(|key| key.status == KeyStatus::Active),
+            );
+        } else {
+            parsed.users.push(User {
+                name: name.to_owned(),
+                path,
+                access_keys,
+            });
+        }
+    }
+    Ok(parsed)
+}
+
+/// `arn:aws:iam::123456789012:user/division/name` → (`123456789012`, `/division/`);
+/// the root row's `arn:aws:iam::123456789012:root` → (`123456789012`, `/`).
+fn parse_arn(arn: &str) -> Option<(String, String)> {
+    let mut parts = arn.splitn(6, ':');
+    let (tag, _partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if tag != "arn" || service != "iam" || account.is_empty() {
+        return None;
+    }
+    if resource == "root" {
+        return Some((account.to_owned(), "/".to_owned()));
+    }
+    let rest = resource.strip_prefix("user/")?;
+    let path = match rest.rfind('/') {
+        Some(end) => format!("/{}/", &rest[..end]),
+        None => "/".to_owned(),
+    };
+    Some((account.to_owned(), path))
+}
+
+fn is_absent(value: &str) -> bool {
+    value.is_empty()
+        || value.eq_ignore_ascii_case("N/A")
+        || value.eq_ignore_ascii_case("not_supported")
+        || value.eq_ignore_ascii_case("no_information")
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    if is_absent(value) {
+        Some(false)
+    } else if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// An ISO 8601 time as the report writes it (`2024-05-01T12:00:00+00:00`, also with `Z`,
+/// fractions or another offset) in Unix seconds; `Ok(None)` for the "no value" markers.
+fn parse_time(value: &str) -> Result<Option<i64>, String> {
+    if is_absent(value) {
+        return Ok(None);
+    }
+    parse_iso8601(value)
+        .map(Some)
+        .ok_or_else(|| value.to_owned())
+}
+
+fn parse_iso8601(value: &str) -> Option<i64> {
+    let bytes = value.as_bytes();
+    if bytes.len() < 19 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' {
+        return None;
+    }
+    if !matches!(bytes[10], b'T' | b't' | b' ') || bytes[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let text = value.get(range)?;
+        text.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut rest = &value[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" | "" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let offset = &rest[1..];
+            let (h, m) = match offset.len() {
+                5 if offset.as_bytes()[2] == b':' => (&offset[..2], &offset[3..]),
+                4 => (&offset[..2], &offset[2..]),
+                _ => return None,
+            };
+            let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+    fn report(rows: &[&str]) -> Vec<u8> {
+        let mut text = String::from(HEADER);
+        for row in rows {
+            text.push('\n');
+            text.push_str(row);
+        }
+        text.into_bytes()
+    }
+
+    #[test]
+    fn times_in_every_form_the_report_uses_are_parsed() {
+        assert_eq!(parse_iso8601("1970-01-01T00:00:00+00:00"), Some(0));
+        assert_eq!(parse_iso8601("2024-02-29T12:30:15Z"), Some(1_709_209_815));
+        assert_eq!(parse_iso8601("2024-02-29T12:30:15.123+00:00"), Some(1_709_209_815));
+        assert_eq!(parse_iso8601("2024-02-29T14:30:15+02:00"), Some(1_709_209_815));
+        assert_eq!(parse_iso8601("2024-02-29T12:30:15-0100"), Some(1_709_213_415));
+        assert_eq!(parse_iso8601("2024-13-01T00:00:00Z"), None);
+        assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(parse_time("N/A"), Ok(None));
+        assert_eq!(parse_time("no_information"), Ok(None));
+        assert_eq!(parse_time("not_supported"), Ok(None));
+    }
+
+    #[test]
+    fn booleans_are_read_in_either_case_and_markers_mean_false() {
+        assert_eq!(parse_bool("TRUE"), Some(true));
+        assert_eq!(parse_bool("true"), Some(true));
+        assert_eq!(parse_bool("False"), Some(false));
+        assert_eq!(parse_bool("N/A"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn users_keys_paths_and_the_root_row_are_read() {
+        let content = report(&[
+            "<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,2024-01-01T00:00:00+00:00,not_supported,not_supported,true,TRUE,2021-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            "alice,arn:aws:iam::123456789012:user/alice,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2024-01-01T00:00:00+00:00,2024-02-01T00:00:00+00:00,us-east-1,s3,true,2024-03-01T00:00:00+00:00,no_information,N/A,N/A,false,N/A,false,N/A",
+            "bob+ops@x.y,arn:aws:iam::123456789012:user/eng/ops/bob+ops@x.y,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,2023-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            "carol,arn:aws:iam::123456789012:user/carol,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]);
+        let parsed = parse(&content).unwrap();
+        assert_eq!(parsed.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(parsed.root_access_keys_present, Some(true));
+        assert_eq!(parsed.users.len(), 3);
+
+        let alice = &parsed.users[0];
+        assert_eq!(alice.path, "/");
+        assert_eq!(alice.active_access_keys(), 2);
+        assert_eq!(alice.access_keys[0].id, "access_key_1");
+        assert_eq!(alice.access_keys[0].last_used, Some(1_706_745_600));
+        assert_eq!(alice.access_keys[1].last_used, None);
+
+        let bob = &parsed.users[1];
+        assert_eq!(bob.name, "bob+ops@x.y");
+        assert_eq!(bob.path, "/eng/ops/");
+        assert_eq!(bob.active_access_keys(), 0);
+        assert_eq!(bob.access_keys.len(), 1, "an inactive key that exists is kept");
+        assert_eq!(bob.access_keys[0].status, KeyStatus::Inactive);
+
+        assert!(parsed.users[2].access_keys.is_empty());
+    }
+
+    #[test]
+    fn a_report_without_a_root_row_leaves_root_unknown() {
+        let content = report(&[
+            "dave,arn:aws:iam::123456789012:user/dave,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2024-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]);
+        let parsed = parse(&content).unwrap();
+        assert_eq!(parsed.root_access_keys_present, None);
+    }
+
+    #[test]
+    fn columns_are_found_by_name_not_position() {
+        let content = b"access_key_2_last_used_date,access_key_2_last_rotated,access_key_2_active,access_key_1_last_used_date,access_key_1_last_rotated,access_key_1_active,arn,user,extra\nN/A,N/A,false,N/A,2024-01-01T00:00:00+00:00,true,arn:aws:iam::123456789012:user/eve,eve,x\n";
+        let parsed = parse(content).unwrap();
+        assert_eq!(parsed.users[0].name, "eve");
+        assert_eq!(parsed.users[0].active_access_keys(), 1);
+    }
+
+    #[test]
+    fn malformed_reports_are_errors_that_say_where() {
+        let missing_column = parse(b"user,arn\nx,arn:aws:iam::1:user/x\n").unwrap_err();
+        assert!(missing_column.contains("access_key_1_active"), "{missing_column}");
+        let bad_time = parse(&report(&[
+            "f,arn:aws:iam::123456789012:user/f,x,false,N/A,N/A,N/A,false,true,soon,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]))
+        .unwrap_err();
+        assert!(bad_time.contains("line 2") && bad_time.contains("soon"), "{bad_time}");
+        let bad_arn = parse(&report(&[
+            "g,not-an-arn,x,false,N/A,N/A,N/A,false,true,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]))
+        .unwrap_err();
+        assert!(bad_arn.contains("not-an-arn"), "{bad_arn}");
+    }
+}

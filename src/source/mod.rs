@@ -1,0 +1,193 @@
+//! Sources of IAM data: each turns one account's IAM state into an [`AccountSnapshot`].
+//!
+//! Two sources sit behind the one [`Source`] trait:
+//!
+//! - [`api`]: `ListUsers`, then `ListAccessKeys` (and `GetAccessKeyLastUsed`) per user. Exact and
+//!   current; one request per user per refresh.
+//! - [`credential_report`]: the account's credential report. A handful of requests, but the
+//!   report can be up to four hours old.
+//!
+//! A source never touches Prometheus; the refresh loop publishes what it returns.
+
+pub mod api;
+pub mod credential_report;
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::OnceCell;
+
+use crate::aws::{AwsError, Iam};
+use crate::config::{CollectorConfig, SourceKind};
+use crate::snapshot::AccountSnapshot;
+
+/// The fixed set of failure kinds, used as the `kind` and `outcome` label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// AWS said to slow down (`Throttling`, HTTP 429).
+    Throttled,
+    /// The credentials may not make the call, or are invalid or expired.
+    AccessDenied,
+    /// A request or the whole refresh ran out of time.
+    Timeout,
+    /// The endpoint could not be reached (refused, reset, DNS).
+    Network,
+    /// AWS failed (HTTP 5xx) or answered something malformed.
+    Service,
+    /// The entity asked about no longer exists; skipped by the sources, so never a refresh error.
+    NotFound,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kinds a refresh can fail with, in label order; pre-initialised so that rates work
+    /// from the first scrape.
+    pub const REFRESH_KINDS: [ErrorKind; 6] = [
+        ErrorKind::Throttled,
+        ErrorKind::AccessDenied,
+        ErrorKind::Timeout,
+        ErrorKind::Network,
+        ErrorKind::Service,
+        ErrorKind::Other,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Network => "network",
+            ErrorKind::Service => "service",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// Why a source could not produce a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// An AWS request failed after the SDK's retries.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The credential report was still being generated when the wait ran out.
+    #[error(
+        "the credential report was not ready after {0:?}; AWS is still generating it \
+         (raise `collector.report_wait`, or wait for the next refresh)"
+    )]
+    ReportNotReady(Duration),
+    /// The credential report could not be parsed.
+    #[error("the credential report is malformed: {0}")]
+    MalformedReport(String),
+    /// The refresh as a whole took longer than `refresh.timeout`.
+    #[error("the refresh took longer than {0:?} (`refresh.timeout`) and was abandoned")]
+    Timeout(Duration),
+}
+
+impl SourceError {
+    /// The failure's kind, for `iam_exporter_refresh_errors_total{kind}`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SourceError::Aws(err) => err.kind,
+            SourceError::ReportNotReady(_) | SourceError::Timeout(_) => ErrorKind::Timeout,
+            SourceError::MalformedReport(_) => ErrorKind::Service,
+        }
+    }
+}
+
+/// Formats an error with its whole cause chain: `outer: cause: root cause`.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // The SDK's wrappers often repeat their inner error's text; say each thing once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// One source of IAM data for one account.
+pub trait Source: Send + Sync {
+    /// The account's ID, once known (from the configuration or the first refresh).
+    fn account_id(&self) -> Option<String>;
+
+    /// Collects a complete snapshot, or fails as a whole.
+    fn collect(&self) -> BoxFuture<'_, Result<AccountSnapshot, SourceError>>;
+}
+
+/// The account a source reads: its IAM clients and its ID, asked of STS once when not
+/// configured.
+pub struct Account {
+    iam: Iam,
+    id: OnceCell<String>,
+}
+
+impl Account {
+    /// An account whose ID is `known`, or will be asked of STS.
+    pub fn new(iam: Iam, known: Option<String>) -> Self {
+        let id = match known {
+            Some(id) => OnceCell::new_with(Some(id)),
+            None => OnceCell::new(),
+        };
+        Account { iam, id }
+    }
+
+    /// The clients.
+    pub fn iam(&self) -> &Iam {
+        &self.iam
+    }
+
+    /// The ID if known yet.
+    pub fn known_id(&self) -> Option<String> {
+        self.id.get().cloned()
+    }
+
+    /// The ID, asking STS the first time.
+    pub async fn id(&self) -> Result<String, AwsError> {
+        self.id
+            .get_or_try_init(|| self.iam.caller_account())
+            .await
+            .cloned()
+    }
+}
+
+/// Builds the configured source for one account.
+pub fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
+    match collector.source {
+        SourceKind::Api => Arc::new(api::ApiSource::new(account, collector)),
+        SourceKind::CredentialReport => Arc::new(
+            credential_report::CredentialReportSource::new(account, collector),
+        ),
+    }
+}
+
+/// Builds one source per configured account, sharing one base SDK configuration.
+///
+/// `credentials` replaces the default credential chain (tests and embedders); the binary
+/// passes `None`.
+pub async fn build_all(
+    config: &crate::config::Config,
+    observer: Arc<dyn crate::aws::RequestObserver>,
+    credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
+) -> Vec<Arc<dyn Source>> {
+    let base = crate::aws::sdk_config(&config.aws, credentials).await;
+    let mut sources = Vec::with_capacity(config.accounts.len());
+    for account in &config.accounts {
+        let sdk = crate::aws::account_sdk_config(&base, account).await;
+        let iam = Iam::new(&sdk, observer.clone());
+        sources.push(build(
+            Account::new(iam, account.account_id.clone()),
+            &config.collector,
+        ));
+    }
+    sources
+}
