@@ -36,9 +36,21 @@ pub async fn sdk_config(
     config: &AwsConfig,
     credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
 ) -> SdkConfig {
+    // Environment, then profile, then us-east-1: the instance metadata service is not asked,
+    // since IAM is global and a probe would only slow start-up off EC2.
     let region = match &config.region {
         Some(region) => RegionProviderChain::first_try(Region::new(region.clone())),
-        None => RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION)),
+        None => {
+            let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+            if let Some(name) = &config.profile {
+                profile = profile.profile_name(name);
+            }
+            RegionProviderChain::first_try(
+                aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+            )
+            .or_else(profile.build())
+            .or_else(Region::new(DEFAULT_REGION))
+        }
     };
     let retry = RetryConfig::standard().with_max_attempts(config.max_attempts);
     let timeouts = TimeoutConfig::builder()
@@ -75,9 +87,9 @@ pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> Sd
     }
     let provider = builder.build().await;
     base.to_builder()
-        .credentials_provider(
-            aws_sdk_iam::config::SharedCredentialsProvider::new(provider),
-        )
+        .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+            provider,
+        ))
         .build()
 }
 
@@ -102,7 +114,12 @@ pub struct AwsError {
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} request failed ({})", self.operation, self.kind.as_str())
+        write!(
+            f,
+            "{} request failed ({})",
+            self.operation,
+            self.kind.as_str()
+        )
     }
 }
 
@@ -174,6 +191,8 @@ where
                 _ if status == 429 => ErrorKind::Throttled,
                 _ if status == 403 => ErrorKind::AccessDenied,
                 _ if status >= 500 => ErrorKind::Service,
+                // A 2xx the SDK could not read: the service answered something malformed.
+                None if (200..300).contains(&status) => ErrorKind::Service,
                 _ => ErrorKind::Other,
             };
             (kind, code)

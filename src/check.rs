@@ -107,7 +107,14 @@ pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
         .access_keys
         .iter()
         .filter(|key| key.status == KeyStatus::Active)
-        .max_by_key(|key| (young(key), key.last_used.is_some(), key.last_used, key.created))
+        .max_by_key(|key| {
+            (
+                young(key),
+                key.last_used.is_some(),
+                key.last_used,
+                key.created,
+            )
+        })
         .map(|key| key.id.clone());
     user.access_keys
         .iter()
@@ -127,7 +134,9 @@ pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
 /// The command that deactivates a key.
 pub fn deactivate_command(user: &str, key_id: &str) -> String {
     // IAM user names are `[\w+=,.@-]`, never a quote: single quotes are always safe.
-    format!("aws iam update-access-key --user-name '{user}' --access-key-id {key_id} --status Inactive")
+    format!(
+        "aws iam update-access-key --user-name '{user}' --access-key-id {key_id} --status Inactive"
+    )
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -136,7 +145,8 @@ fn rfc3339(seconds: i64) -> String {
 }
 
 fn now_seconds(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Findings {
@@ -385,7 +395,10 @@ mod tests {
         assert!(!findings.compliant());
         let table = findings.to_table();
         assert!(table.contains("FAIL: 1 user(s)"), "{table}");
-        assert!(table.contains("--access-key-id AKIAOLD --status Inactive"), "{table}");
+        assert!(
+            table.contains("--access-key-id AKIAOLD --status Inactive"),
+            "{table}"
+        );
         assert!(!table.contains("--access-key-id AKIANEW"), "{table}");
         let json = findings.to_json();
         assert_eq!(json["compliant"], false);

@@ -431,9 +431,21 @@ fn figment(
         }
     }
     let flags = [
-        ("web.listen_address", "--web.listen-address", &overrides.listen_address),
-        ("web.telemetry_path", "--web.telemetry-path", &overrides.telemetry_path),
-        ("refresh.interval", "--refresh.interval", &overrides.refresh_interval),
+        (
+            "web.listen_address",
+            "--web.listen-address",
+            &overrides.listen_address,
+        ),
+        (
+            "web.telemetry_path",
+            "--web.telemetry-path",
+            &overrides.telemetry_path,
+        ),
+        (
+            "refresh.interval",
+            "--refresh.interval",
+            &overrides.refresh_interval,
+        ),
         ("log.level", "--log.level", &overrides.log_level),
         ("log.format", "--log.format", &overrides.log_format),
     ];
@@ -626,9 +638,8 @@ pub fn parse_listen_address(text: &str) -> Option<SocketAddr> {
 
 fn parse_telemetry_path(text: &str) -> Option<String> {
     let reserved = ["/", "/-/healthy", "/-/ready"];
-    let valid = text.starts_with('/')
-        && !reserved.contains(&text)
-        && !text.contains(['?', '#', ' ']);
+    let valid =
+        text.starts_with('/') && !reserved.contains(&text) && !text.contains(['?', '#', ' ']);
     valid.then(|| text.to_owned())
 }
 
@@ -1135,10 +1146,7 @@ mod tests {
             account_id_from_role_arn("arn:aws-cn:iam::123456789012:role/a").as_deref(),
             Some("123456789012")
         );
-        assert_eq!(
-            account_id_from_role_arn("arn:aws:iam::123:role/a"),
-            None
-        );
+        assert_eq!(account_id_from_role_arn("arn:aws:iam::123:role/a"), None);
         assert_eq!(
             account_id_from_role_arn("arn:aws:iam::123456789012:user/a"),
             None

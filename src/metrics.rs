@@ -89,8 +89,8 @@ impl Metrics {
         build_info
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
-                option_env!("IAM_KEY_EXPORTER_REVISION").unwrap_or("unknown"),
-                option_env!("IAM_KEY_EXPORTER_RUSTC_VERSION").unwrap_or("unknown"),
+                option_env!("BUILD_GIT_REVISION").unwrap_or("unknown"),
+                option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
             ])
             .set(1);
         let interval_gauge = IntGauge::new(
@@ -474,7 +474,11 @@ mod tests {
                 vec![user(
                     "alice",
                     &[
-                        ("AKIAAAAAAAAAAAAAAAA1", KeyStatus::Active, Some(1_650_000_000)),
+                        (
+                            "AKIAAAAAAAAAAAAAAAA1",
+                            KeyStatus::Active,
+                            Some(1_650_000_000),
+                        ),
                         ("AKIAAAAAAAAAAAAAAAA2", KeyStatus::Active, None),
                     ],
                 )],
@@ -489,8 +493,16 @@ mod tests {
         assert!(text.contains("iam_access_key_last_used_timestamp_seconds{account_id=\"123456789012\",user=\"alice\",access_key_id=\"AKIAAAAAAAAAAAAAAAA1\"} 1650000000\n"), "{text}");
         assert!(!text.contains("last_used_timestamp_seconds{account_id=\"123456789012\",user=\"alice\",access_key_id=\"AKIAAAAAAAAAAAAAAAA2\""), "{text}");
         assert!(text.contains("iam_account_users_with_multiple_active_access_keys{account_id=\"123456789012\"} 1\n"), "{text}");
-        assert!(text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 1\n"), "{text}");
-        assert!(text.contains("iam_exporter_refresh_duration_seconds{account_id=\"123456789012\"} 1.5\n"), "{text}");
+        assert!(
+            text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "iam_exporter_refresh_duration_seconds{account_id=\"123456789012\"} 1.5\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("# HELP iam_user_active_access_keys Number of active access keys of the IAM user; the CIS control allows at most 1. Refreshed in the background every 5m, not at scrape time.\n"), "{text}");
     }
 
@@ -507,7 +519,10 @@ mod tests {
             ),
             Duration::ZERO,
         );
-        metrics.refresh_succeeded(snapshot("123456789012", vec![user("stays", &[])]), Duration::ZERO);
+        metrics.refresh_succeeded(
+            snapshot("123456789012", vec![user("stays", &[])]),
+            Duration::ZERO,
+        );
         let text = body(&metrics);
         assert!(!text.contains("gone"), "{text}");
         assert!(!text.contains("AKIAGONE"), "{text}");
@@ -517,22 +532,37 @@ mod tests {
     #[test]
     fn a_failed_refresh_keeps_the_data_and_counts_the_error() {
         let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
-        metrics.refresh_succeeded(snapshot("123456789012", vec![user("kept", &[])]), Duration::ZERO);
+        metrics.refresh_succeeded(
+            snapshot("123456789012", vec![user("kept", &[])]),
+            Duration::ZERO,
+        );
         metrics.refresh_failed("123456789012", ErrorKind::Throttled, Duration::from_secs(2));
         let text = body(&metrics);
         assert!(text.contains("user=\"kept\""), "{text}");
-        assert!(text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 0\n"), "{text}");
+        assert!(
+            text.contains("iam_exporter_refresh_success{account_id=\"123456789012\"} 0\n"),
+            "{text}"
+        );
         assert!(text.contains("iam_exporter_refresh_errors_total{account_id=\"123456789012\",kind=\"throttled\"} 1\n"), "{text}");
         assert!(text.contains("iam_exporter_refresh_errors_total{account_id=\"123456789012\",kind=\"network\"} 0\n"), "{text}");
     }
 
     #[test]
     fn masked_key_ids_show_only_the_last_four_characters() {
-        assert_eq!(KeyIdDisplay::LastFour.show("AKIAIOSFODNN7EXAMPLE"), "****MPLE");
+        assert_eq!(
+            KeyIdDisplay::LastFour.show("AKIAIOSFODNN7EXAMPLE"),
+            "****MPLE"
+        );
         assert_eq!(KeyIdDisplay::LastFour.show("AB"), "****AB");
         let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::LastFour).unwrap();
         metrics.refresh_succeeded(
-            snapshot("123456789012", vec![user("a", &[("AKIAIOSFODNN7EXAMPLE", KeyStatus::Active, Some(1))])]),
+            snapshot(
+                "123456789012",
+                vec![user(
+                    "a",
+                    &[("AKIAIOSFODNN7EXAMPLE", KeyStatus::Active, Some(1))],
+                )],
+            ),
             Duration::ZERO,
         );
         let text = body(&metrics);

@@ -67,7 +67,9 @@ impl Refresher {
             futures_util::future::join_all(self.targets.iter().map(|t| self.refresh(t))).await;
         match self.metrics.render() {
             Ok(rendered) => self.state.publish(rendered),
-            Err(err) => tracing::error!(error = %err, "cannot render the metrics; still serving the previous body"),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot render the metrics; still serving the previous body")
+            }
         }
         let ready = self
             .targets
@@ -91,7 +93,9 @@ impl Refresher {
                     users = snapshot.users.len(),
                     access_keys = keys,
                     users_with_multiple_active_access_keys = snapshot.users_with_multiple_active_keys(),
-                    root_access_keys_present = ?snapshot.root_access_keys_present,
+                    root_access_keys_present = snapshot
+                        .root_access_keys_present
+                        .map_or("unknown", |present| if present { "true" } else { "false" }),
                     duration_seconds = took.as_secs_f64(),
                     "refresh succeeded"
                 );

@@ -239,7 +239,8 @@ fn accepts_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
             let quality = parts
                 .filter_map(|param| {
                     let (name, value) = param.split_once('=')?;
-                    (name.trim().eq_ignore_ascii_case("q")).then(|| value.trim().parse::<f32>().ok())?
+                    (name.trim().eq_ignore_ascii_case("q"))
+                        .then(|| value.trim().parse::<f32>().ok())?
                 })
                 .next()
                 .unwrap_or(1.0);

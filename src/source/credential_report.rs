@@ -101,12 +101,15 @@ impl CredentialReportSource {
     }
 
     async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
+        // Known first (one STS call, once), so that failures are labelled with the account.
+        let account_id = self.account.id().await?;
         let report = self.report().await?;
         let parsed = parse(&report.content).map_err(SourceError::MalformedReport)?;
-        let account_id = match parsed.account_id.clone() {
-            Some(id) => id,
-            None => self.account.id().await?,
-        };
+        if let Some(reported) = parsed.account_id.as_deref().filter(|id| *id != account_id) {
+            return Err(SourceError::MalformedReport(format!(
+                "the report is for account {reported}, but the credentials are of account {account_id}"
+            )));
+        }
         let mut users = Vec::with_capacity(parsed.users.len());
         for user in parsed.users {
             if user.is_offender() {
@@ -167,6 +170,7 @@ pub struct ParsedReport {
 pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(content);
     let headers = reader
         .headers()
@@ -180,14 +184,13 @@ pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
     };
     let user_col = column("user")?;
     let arn_col = column("arn")?;
-    let slots = [1, 2]
-        .map(|n| -> Result<[usize; 3], String> {
-            Ok([
-                column(&format!("access_key_{n}_active"))?,
-                column(&format!("access_key_{n}_last_rotated"))?,
-                column(&format!("access_key_{n}_last_used_date"))?,
-            ])
-        });
+    let slots = [1, 2].map(|n| -> Result<[usize; 3], String> {
+        Ok([
+            column(&format!("access_key_{n}_active"))?,
+            column(&format!("access_key_{n}_last_rotated"))?,
+            column(&format!("access_key_{n}_last_used_date"))?,
+        ])
+    });
     let slots = [slots[0].clone()?, slots[1].clone()?];
 
     let mut parsed = ParsedReport {
@@ -198,6 +201,17 @@ pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
     for (index, record) in reader.records().enumerate() {
         let line = index + 2;
         let record = record.map_err(|err| format!("line {line}: {err}"))?;
+        let record = if record.len() == headers.len() {
+            record
+        } else {
+            unquoted_commas(&record, headers.len(), user_col, arn_col).ok_or_else(|| {
+                format!(
+                    "line {line}: {} fields where the header has {}",
+                    record.len(),
+                    headers.len()
+                )
+            })?
+        };
         let field = |col: usize| record.get(col).unwrap_or("");
         let arn = field(arn_col);
         let (account_id, path) =
@@ -243,6 +257,32 @@ pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
         }
     }
     Ok(parsed)
+}
+
+/// Repairs a row whose user name has commas but was written without quotes (moto does this;
+/// IAM allows `,` in names). Only `user` and `arn`, the first two columns, can hold commas, and
+/// every later column has a fixed width, so the split is unambiguous: the ARN starts at the
+/// first field after the name that begins with `arn:`, and the last `expected - 2` fields are
+/// the rest of the row.
+fn unquoted_commas(
+    record: &csv::StringRecord,
+    expected: usize,
+    user_col: usize,
+    arn_col: usize,
+) -> Option<csv::StringRecord> {
+    if user_col != 0 || arn_col != 1 || record.len() < expected {
+        return None;
+    }
+    let fields: Vec<&str> = record.iter().collect();
+    let rest_start = fields.len() - (expected - 2);
+    let arn_start = (1..rest_start).find(|&i| fields[i].starts_with("arn:"))?;
+    let mut repaired = csv::StringRecord::new();
+    repaired.push_field(&fields[..arn_start].join(","));
+    repaired.push_field(&fields[arn_start..rest_start].join(","));
+    for field in &fields[rest_start..] {
+        repaired.push_field(field);
+    }
+    Some(repaired)
 }
 
 /// `arn:aws:iam::123456789012:user/division/name` → (`123456789012`, `/division/`);
@@ -383,9 +423,18 @@ mod tests {
     fn times_in_every_form_the_report_uses_are_parsed() {
         assert_eq!(parse_iso8601("1970-01-01T00:00:00+00:00"), Some(0));
         assert_eq!(parse_iso8601("2024-02-29T12:30:15Z"), Some(1_709_209_815));
-        assert_eq!(parse_iso8601("2024-02-29T12:30:15.123+00:00"), Some(1_709_209_815));
-        assert_eq!(parse_iso8601("2024-02-29T14:30:15+02:00"), Some(1_709_209_815));
-        assert_eq!(parse_iso8601("2024-02-29T12:30:15-0100"), Some(1_709_213_415));
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:30:15.123+00:00"),
+            Some(1_709_209_815)
+        );
+        assert_eq!(
+            parse_iso8601("2024-02-29T14:30:15+02:00"),
+            Some(1_709_209_815)
+        );
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:30:15-0100"),
+            Some(1_709_213_415)
+        );
         assert_eq!(parse_iso8601("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_iso8601("yesterday"), None);
         assert_eq!(parse_time("N/A"), Ok(None));
@@ -426,7 +475,11 @@ mod tests {
         assert_eq!(bob.name, "bob+ops@x.y");
         assert_eq!(bob.path, "/eng/ops/");
         assert_eq!(bob.active_access_keys(), 0);
-        assert_eq!(bob.access_keys.len(), 1, "an inactive key that exists is kept");
+        assert_eq!(
+            bob.access_keys.len(),
+            1,
+            "an inactive key that exists is kept"
+        );
         assert_eq!(bob.access_keys[0].status, KeyStatus::Inactive);
 
         assert!(parsed.users[2].access_keys.is_empty());
@@ -442,6 +495,24 @@ mod tests {
     }
 
     #[test]
+    fn unquoted_commas_in_user_names_are_repaired() {
+        let content = report(&[
+            "a,b=c,arn:aws:iam::123456789012:user/x,y/a,b=c,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2024-01-01T00:00:00+00:00,N/A,N/A,N/A,true,2024-02-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A",
+            "\"q,uoted\",\"arn:aws:iam::123456789012:user/q,uoted\",2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]);
+        let parsed = parse(&content).unwrap();
+        assert_eq!(parsed.users[0].name, "a,b=c");
+        assert_eq!(parsed.users[0].path, "/x,y/");
+        assert_eq!(parsed.users[0].active_access_keys(), 2);
+        assert_eq!(parsed.users[1].name, "q,uoted");
+        let short = parse(&report(&["x,arn:aws:iam::123456789012:user/x,1"])).unwrap_err();
+        assert!(
+            short.contains("3 fields where the header has 22"),
+            "{short}"
+        );
+    }
+
+    #[test]
     fn columns_are_found_by_name_not_position() {
         let content = b"access_key_2_last_used_date,access_key_2_last_rotated,access_key_2_active,access_key_1_last_used_date,access_key_1_last_rotated,access_key_1_active,arn,user,extra\nN/A,N/A,false,N/A,2024-01-01T00:00:00+00:00,true,arn:aws:iam::123456789012:user/eve,eve,x\n";
         let parsed = parse(content).unwrap();
@@ -452,12 +523,18 @@ mod tests {
     #[test]
     fn malformed_reports_are_errors_that_say_where() {
         let missing_column = parse(b"user,arn\nx,arn:aws:iam::1:user/x\n").unwrap_err();
-        assert!(missing_column.contains("access_key_1_active"), "{missing_column}");
+        assert!(
+            missing_column.contains("access_key_1_active"),
+            "{missing_column}"
+        );
         let bad_time = parse(&report(&[
             "f,arn:aws:iam::123456789012:user/f,x,false,N/A,N/A,N/A,false,true,soon,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
         ]))
         .unwrap_err();
-        assert!(bad_time.contains("line 2") && bad_time.contains("soon"), "{bad_time}");
+        assert!(
+            bad_time.contains("line 2") && bad_time.contains("soon"),
+            "{bad_time}"
+        );
         let bad_arn = parse(&report(&[
             "g,not-an-arn,x,false,N/A,N/A,N/A,false,true,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
         ]))

@@ -164,9 +164,9 @@ impl Account {
 pub fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
     match collector.source {
         SourceKind::Api => Arc::new(api::ApiSource::new(account, collector)),
-        SourceKind::CredentialReport => Arc::new(
-            credential_report::CredentialReportSource::new(account, collector),
-        ),
+        SourceKind::CredentialReport => Arc::new(credential_report::CredentialReportSource::new(
+            account, collector,
+        )),
     }
 }
 

@@ -1,0 +1,394 @@
+//! What moto cannot do: real pagination, injected faults, credential report states.
+
+use std::time::Duration;
+
+use crate::fake_iam::{FakeIam, FakeKey, FakeUser, FaultKind, Report, State};
+use crate::helpers::{spawn_app, Scrape};
+
+const ACCOUNT: &str = "111122223333";
+
+fn refreshed(s: &Scrape) -> bool {
+    s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(1.0)
+}
+
+fn failed(s: &Scrape) -> bool {
+    s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(0.0)
+}
+
+fn errors(s: &Scrape, kind: &str) -> f64 {
+    s.value(
+        "iam_exporter_refresh_errors_total",
+        &[("account_id", ACCOUNT), ("kind", kind)],
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_listed_across_pages_by_marker() {
+    let mut state = State::default();
+    state.populate(2_500);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
+            ("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "16"),
+        ],
+    )
+    .await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(
+        scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
+        Some(2_500.0)
+    );
+    assert_eq!(scrape.find("iam_user_active_access_keys", &[]).len(), 2_500);
+    // user i has i % 3 active keys: 833 users have two.
+    assert_eq!(
+        scrape.value(
+            "iam_account_users_with_multiple_active_access_keys",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(833.0)
+    );
+    assert_eq!(
+        scrape.value("iam_user_active_access_keys", &[("user", "user-002498")]),
+        Some(2.0),
+        "the last user of the last page is there"
+    );
+    // 2,500 users at MaxItems=1000: three pages, each asked with MaxItems=1000.
+    let max_items = fake.with(|s| s.list_users_max_items.clone());
+    assert_eq!(max_items, [Some(1000), Some(1000), Some(1000)]);
+    assert_eq!(
+        scrape.value(
+            "iam_exporter_aws_requests_total",
+            &[("operation", "ListUsers"), ("outcome", "success")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_exporter_aws_requests_total",
+            &[("operation", "ListAccessKeys"), ("outcome", "success")]
+        ),
+        Some(2_500.0)
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_during_the_refresh_is_skipped_not_a_failure() {
+    let mut state = State::default();
+    state.populate(10);
+    let fake = FakeIam::start(state).await;
+    // Listed by ListUsers, gone by the time its keys are asked for.
+    fake.with(|s| {
+        s.faults.push(crate::fake_iam::Fault {
+            action: Some("ListAccessKeys".to_owned()),
+            user: Some("user-000004".to_owned()),
+            kind: FaultKind::NoSuchEntity,
+            remaining: None,
+        })
+    });
+    let app = spawn_app(&fake.endpoint(), &[]).await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(
+        scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
+        Some(9.0)
+    );
+    assert!(scrape
+        .value("iam_user_active_access_keys", &[("user", "user-000004")])
+        .is_none());
+    assert_eq!(errors(&scrape, "other") + errors(&scrape, "service"), 0.0);
+    app.stop().await;
+}
+
+/// Each injected fault fails the refresh with its kind, keeps the old data, then recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_is_counted_with_its_kind_and_the_data_is_kept() {
+    let mut state = State::default();
+    state.populate(30);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[("IAM_KEY_EXPORTER_AWS__ATTEMPT_TIMEOUT", "300ms")],
+    )
+    .await;
+    app.wait_for("the first refresh", refreshed).await;
+
+    let cases = [
+        (FaultKind::Throttle, "throttled"),
+        (FaultKind::ServerError, "service"),
+        (FaultKind::Malformed, "service"),
+        (FaultKind::Reset, "network"),
+        (FaultKind::AccessDenied, "access_denied"),
+        (FaultKind::Delay(Duration::from_secs(2)), "timeout"),
+    ];
+    for (fault, kind) in cases {
+        let before = errors(&app.scrape().await, kind);
+        fake.with(|s| s.faults.clear());
+        fake.inject(Some("ListUsers"), fault.clone(), None);
+        let scrape = app
+            .wait_for(&format!("a {kind} failure from {fault:?}"), |s| {
+                failed(s) && errors(s, kind) > before
+            })
+            .await;
+        assert_eq!(
+            scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
+            Some(30.0),
+            "the last good data is still served during {fault:?}"
+        );
+        fake.with(|s| s.faults.clear());
+        app.wait_for("the recovery", refreshed).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_with_back_off_within_one_refresh() {
+    let mut state = State::default();
+    state.populate(5);
+    let fake = FakeIam::start(state).await;
+    fake.inject(Some("ListUsers"), FaultKind::Throttle, Some(2));
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_AWS__MAX_ATTEMPTS", "3"),
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
+        ],
+    )
+    .await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(errors(&scrape, "throttled"), 0.0);
+    assert_eq!(
+        fake.requests("ListUsers"),
+        3,
+        "two throttled attempts, then success"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_permission_for_the_account_summary_root_is_unknown_but_users_are_served() {
+    let mut state = State::default();
+    state.populate(3);
+    let fake = FakeIam::start(state).await;
+    fake.inject(Some("GetAccountSummary"), FaultKind::AccessDenied, None);
+    let app = spawn_app(&fake.endpoint(), &[]).await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert!(scrape
+        .value(
+            "iam_account_root_access_keys_present",
+            &[("account_id", ACCOUNT)]
+        )
+        .is_none());
+    assert_eq!(
+        scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
+        Some(3.0)
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_never_calls_aws() {
+    let mut state = State::default();
+    state.populate(20);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
+    )
+    .await;
+    app.wait_for("the first refresh", refreshed).await;
+    let before = fake.with(|s| s.total_requests());
+    for _ in 0..50 {
+        app.scrape().await;
+    }
+    assert_eq!(fake.with(|s| s.total_requests()), before);
+    app.stop().await;
+}
+
+fn report_app_settings() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("IAM_KEY_EXPORTER_COLLECTOR__SOURCE", "credential-report"),
+        ("IAM_KEY_EXPORTER_COLLECTOR__REPORT_WAIT", "20s"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_report_mode_generates_a_report_once_and_reuses_it() {
+    let mut state = State::default();
+    state.populate(300);
+    state.root_keys_active = true;
+    state.report = Report::Absent;
+    state.report_polls = 2;
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(
+        scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
+        Some(300.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_account_root_access_keys_present",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(1.0),
+        "the <root_account> row gives the root key"
+    );
+    // STARTED, INPROGRESS x2, COMPLETE.
+    assert_eq!(fake.requests("GenerateCredentialReport"), 4);
+
+    // Later refreshes reuse the fresh report: one GetCredentialReport each, plus one
+    // ListAccessKeys per flagged user (100 of them).
+    let gets = fake.requests("GetCredentialReport");
+    app.wait_for("more refreshes", |_| {
+        fake.requests("GetCredentialReport") >= gets + 2
+    })
+    .await;
+    assert_eq!(
+        fake.requests("GenerateCredentialReport"),
+        4,
+        "no new generation"
+    );
+    assert_eq!(fake.requests("ListUsers"), 0);
+    let scrape = app.scrape().await;
+    let offenders = scrape.value(
+        "iam_account_users_with_multiple_active_access_keys",
+        &[("account_id", ACCOUNT)],
+    );
+    assert_eq!(offenders, Some(100.0));
+    // The offenders' keys carry real IDs and last use carried over from the report.
+    assert!(scrape
+        .value(
+            "iam_access_key_created_timestamp_seconds",
+            &[
+                ("user", "user-000002"),
+                ("access_key_id", "AKIAFAKE000000000200")
+            ]
+        )
+        .is_some());
+    assert!(scrape
+        .value(
+            "iam_access_key_last_used_timestamp_seconds",
+            &[
+                ("user", "user-000002"),
+                ("access_key_id", "AKIAFAKE000000000200")
+            ]
+        )
+        .is_some());
+    // Users the report does not flag are named by their report slot.
+    assert!(scrape
+        .value(
+            "iam_access_key_created_timestamp_seconds",
+            &[("user", "user-000001"), ("access_key_id", "access_key_1")]
+        )
+        .is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_report_mode_confirms_flagged_users_so_a_finished_rotation_is_not_reported() {
+    let mut state = State::default();
+    state.users.insert(
+        "rotated".to_owned(),
+        FakeUser {
+            path: "/".to_owned(),
+            keys: vec![
+                FakeKey {
+                    id: "AKIAOLDOLDOLDOLDOLD1".to_owned(),
+                    active: true,
+                    created: 1_600_000_000,
+                    last_used: None,
+                },
+                FakeKey {
+                    id: "AKIANEWNEWNEWNEWNEW2".to_owned(),
+                    active: true,
+                    created: 1_700_000_000,
+                    last_used: None,
+                },
+            ],
+        },
+    );
+    state.report = Report::Absent;
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(
+        scrape.value("iam_user_active_access_keys", &[("user", "rotated")]),
+        Some(2.0)
+    );
+    // The report is cached by AWS; the rotation finishes after it was generated.
+    fake.with(|s| s.users.get_mut("rotated").unwrap().keys[0].active = false);
+    let scrape = app
+        .wait_for("the confirmation", |s| {
+            s.value("iam_user_active_access_keys", &[("user", "rotated")]) == Some(1.0)
+        })
+        .await;
+    assert!(scrape
+        .value(
+            "iam_access_key_created_timestamp_seconds",
+            &[
+                ("access_key_id", "AKIAOLDOLDOLDOLDOLD1"),
+                ("status", "Inactive")
+            ]
+        )
+        .is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_old_report_is_generated_anew() {
+    for initial in [
+        Report::Expired,
+        Report::Complete {
+            generated: crate::fake_iam::now() - 5 * 3600,
+        },
+    ] {
+        let mut state = State::default();
+        state.populate(3);
+        state.report = initial.clone();
+        state.report_csv = crate::fake_iam::credential_report_csv(&state);
+        state.report_polls = 0;
+        let fake = FakeIam::start(state).await;
+        let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+        let scrape = app.wait_for("the first refresh", refreshed).await;
+        assert!(
+            fake.requests("GenerateCredentialReport") >= 1,
+            "{initial:?} makes a new report"
+        );
+        let data_time = scrape
+            .value(
+                "iam_exporter_data_timestamp_seconds",
+                &[("account_id", ACCOUNT)],
+            )
+            .unwrap();
+        assert!(
+            data_time > (crate::fake_iam::now() - 60) as f64,
+            "the data's time is the new report's"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
+    let mut state = State::default();
+    state.populate(3);
+    state.report = Report::Absent;
+    state.report_polls = u32::MAX;
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_COLLECTOR__SOURCE", "credential-report"),
+            ("IAM_KEY_EXPORTER_COLLECTOR__REPORT_WAIT", "1s"),
+        ],
+    )
+    .await;
+    let scrape = app
+        .wait_for("the failed refresh", |s| errors(s, "timeout") >= 1.0)
+        .await;
+    assert!(!refreshed(&scrape));
+    app.stop().await;
+}

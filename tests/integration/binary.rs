@@ -1,0 +1,182 @@
+//! The binary as users run it: `check` verdicts and exit codes, configuration errors, signals.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::helpers::{free_port, get, run};
+use crate::moto::{Moto, Seed};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_iam-key-exporter");
+
+/// The environment of a run against `endpoint`, through `AWS_ENDPOINT_URL` as users set it.
+fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("IAM_KEY_EXPORTER_AWS__MAX_ATTEMPTS", "1".to_owned()),
+    ]
+}
+
+async fn exporter(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run(Path::new(BINARY), args, &env, true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exits_0_when_every_user_has_at_most_one_active_key() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    seed.user_with_keys("one", "/", 1, 1).await;
+    seed.user_with_keys("none", "/", 0, 0).await;
+    let (code, out, err) = exporter(&["check"], &aws_env(&moto.endpoint())).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exits_1_and_lists_offenders_with_their_keys_in_json() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    let keys = seed
+        .user_with_keys("bob+ops@example.com", "/eng/", 2, 0)
+        .await;
+    seed.user_with_keys("fine", "/", 1, 0).await;
+    let (code, out, err) =
+        exporter(&["check", "--output", "json"], &aws_env(&moto.endpoint())).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("check prints JSON");
+    assert_eq!(json["compliant"], false);
+    let offenders = json["offenders"].as_array().unwrap();
+    assert_eq!(offenders.len(), 1);
+    let bob = &offenders[0];
+    assert_eq!(bob["account_id"], "123456789012");
+    assert_eq!(bob["user"], "bob+ops@example.com");
+    assert_eq!(bob["path"], "/eng/");
+    assert_eq!(bob["active_access_keys"], 2);
+    let listed: Vec<&str> = bob["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["access_key_id"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    for key in bob["access_keys"].as_array().unwrap() {
+        assert_eq!(key["status"], "Active");
+        assert!(key["created"].as_str().unwrap().ends_with('Z'));
+        assert!(key.get("last_used").is_some());
+    }
+    let advice: Vec<&str> = bob["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["advice"].as_str().unwrap())
+        .collect();
+    assert_eq!(advice.iter().filter(|a| **a == "keep").count(), 1);
+    assert_eq!(advice.iter().filter(|a| **a == "deactivate").count(), 1);
+    let command = bob["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|k| k["command"].as_str())
+        .unwrap();
+    assert!(command.starts_with("aws iam update-access-key --user-name 'bob+ops@example.com'"));
+    assert!(json["remediation"].as_str().unwrap().contains("90 days"));
+    assert_eq!(json["accounts"][0]["users"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exits_2_when_iam_cannot_be_reached() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let (code, out, err) = exporter(&["check"], &aws_env(&closed)).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("request failed (network)"), "{err}");
+    assert!(out.is_empty(), "no verdict is printed: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_exits_2_naming_the_key_before_binding_the_port() {
+    // Hold the port: had the exporter tried to bind it, it would fail with "cannot listen"
+    // and exit 1 instead.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = held.local_addr().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("iam-key-exporter-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(&file, "[refresh]\ninterval = \"-3\"\n").unwrap();
+    let (code, out, err) = exporter(
+        &[
+            "--config.file",
+            file.to_str().unwrap(),
+            "--web.listen-address",
+            &address,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("`refresh.interval`"), "{err}");
+    assert!(err.contains("`-3`"), "{err}");
+    assert!(err.contains("like `30s`, `5m`"), "{err}");
+    assert!(err.contains("config.toml"), "names the file: {err}");
+    assert!(!err.contains("cannot listen"), "{err}");
+
+    let (code, _, err) = exporter(&[], &[("IAM_KEY_EXPORTER_LOG__FORMAT", "xml".to_owned())]).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`log.format`") && err.contains("IAM_KEY_EXPORTER_LOG__FORMAT"),
+        "{err}"
+    );
+
+    let (code, _, err) = exporter(&["--web.listen-adress", ":1"], &[]).await;
+    assert_eq!(code, 2, "an unknown flag is a usage error: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
+    let moto = Moto::start().await;
+    Seed(moto.iam()).user_with_keys("one", "/", 1, 0).await;
+    let port = free_port();
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in aws_env(&moto.endpoint()) {
+        command.env(k, v);
+    }
+    let child = command.spawn().unwrap();
+    let addr = ([127, 0, 0, 1], port).into();
+    crate::helpers::eventually("readiness", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+            && get(addr, "/-/ready", &[]).await.status == 200
+    })
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let (code, _, _) = run(Path::new("kill"), &["-TERM", &pid], &[], true).await;
+    assert_eq!(code, 0);
+    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("the exporter exits within 15s of SIGTERM")
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(logs.contains("refresh succeeded"), "{logs}");
+    assert!(
+        !logs.contains("testing"),
+        "no credential appears in the logs: {logs}"
+    );
+}

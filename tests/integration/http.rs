@@ -1,0 +1,154 @@
+//! The HTTP surface: routes, methods, compression, health and readiness.
+
+use std::io::Read;
+
+use crate::fake_iam::{FakeIam, State};
+use crate::helpers::{get, request, spawn_app, Scrape};
+
+async fn ready_app() -> (FakeIam, crate::helpers::TestApp) {
+    let mut state = State::default();
+    state.populate(50);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(&fake.endpoint(), &[]).await;
+    app.wait_for("the first refresh", |s| {
+        s.value("iam_account_users", &[]) == Some(50.0)
+    })
+    .await;
+    (fake, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_plain_or_gzipped_as_the_client_asks() {
+    let (_fake, app) = ready_app().await;
+    let plain = get(app.addr, "/metrics", &[]).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+
+    let gzipped = get(
+        app.addr,
+        "/metrics",
+        &[("Accept-Encoding", "gzip, deflate")],
+    )
+    .await;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert!(gzipped.body.len() < plain.body.len() / 3);
+    let mut inflated = String::new();
+    flate2::read::GzDecoder::new(&gzipped.body[..])
+        .read_to_string(&mut inflated)
+        .unwrap();
+    assert_eq!(
+        Scrape::parse(&inflated).samples.len(),
+        Scrape::parse(&plain.text()).samples.len()
+    );
+
+    let refused = get(app.addr, "/metrics", &[("Accept-Encoding", "gzip;q=0")]).await;
+    assert_eq!(refused.header("content-encoding"), None);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_methods_get_405_and_unknown_paths_404() {
+    let (_fake, app) = ready_app().await;
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let response = request(app.addr, method, "/metrics", &[("Content-Length", "0")]).await;
+        assert_eq!(response.status, 405, "{method}");
+        assert_eq!(response.header("allow"), Some("GET, HEAD"));
+    }
+    assert_eq!(get(app.addr, "/nope", &[]).await.status, 404);
+    assert_eq!(get(app.addr, "/metrics/extra", &[]).await.status, 404);
+    let head = request(app.addr, "HEAD", "/metrics", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD has no body");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landing_page_links_to_the_metrics_and_health_is_always_ok() {
+    let (_fake, app) = ready_app().await;
+    let landing = get(app.addr, "/", &[]).await;
+    assert_eq!(landing.status, 200);
+    assert!(landing.text().contains("<a href=\"/metrics\">"));
+    assert_eq!(get(app.addr, "/-/healthy", &[]).await.status, 200);
+    assert_eq!(get(app.addr, "/-/ready", &[]).await.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_the_first_successful_refresh() {
+    let mut state = State::default();
+    state.populate(3);
+    let fake = FakeIam::start(state).await;
+    fake.inject(None, crate::fake_iam::FaultKind::ServerError, None);
+    let app = spawn_app(&fake.endpoint(), &[]).await;
+    app.wait_for("a failed refresh", |s| {
+        s.value("iam_exporter_refresh_success", &[]) == Some(0.0)
+    })
+    .await;
+    let response = get(app.addr, "/-/ready", &[]).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(get(app.addr, "/-/healthy", &[]).await.status, 200);
+    // Metrics are still served: the exporter's own health tells what is wrong.
+    assert!(get(app.addr, "/metrics", &[])
+        .await
+        .text()
+        .contains("iam_exporter_build_info{"));
+    fake.with(|s| s.faults.clear());
+    crate::helpers::eventually("readiness", std::time::Duration::from_secs(20), || async {
+        get(app.addr, "/-/ready", &[]).await.status == 200
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_telemetry_path_is_the_only_metrics_path() {
+    let mut state = State::default();
+    state.populate(1);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[("IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH", "/iam/metrics")],
+    )
+    .await;
+    assert_eq!(get(app.addr, "/iam/metrics", &[]).await.status, 200);
+    assert_eq!(get(app.addr, "/metrics", &[]).await.status, 404);
+    assert!(get(app.addr, "/", &[])
+        .await
+        .text()
+        .contains("href=\"/iam/metrics\""));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut state = State::default();
+    state.populate(1);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[("IAM_KEY_EXPORTER_WEB__HEADER_READ_TIMEOUT", "500ms")],
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server closed the connection after the timeout"
+    );
+    app.stop().await;
+}

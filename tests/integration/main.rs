@@ -1,0 +1,13 @@
+//! Integration tests: the exporter as a whole, over real sockets, against a real `moto_server`
+//! and, where moto cannot do it, a faithful fake IAM endpoint. One test binary, so the build
+//! links once.
+
+#[path = "../support/fake_iam.rs"]
+mod fake_iam;
+mod helpers;
+mod moto;
+
+mod against_moto;
+mod against_the_fake;
+mod binary;
+mod http;

@@ -1,0 +1,173 @@
+//! A real `moto_server` on a free loopback port, one per test, and seeding through the SDK.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_iam::config::{BehaviorVersion, Region};
+
+use crate::helpers::{free_port, get, test_credentials, tool};
+
+pub struct Moto {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers.
+    pub async fn start() -> Moto {
+        let mut moto = Moto {
+            port: free_port(),
+            child: None,
+        };
+        moto.launch().await;
+        moto
+    }
+
+    async fn launch(&mut self) {
+        let program = tool("moto_server", "MOTO_SERVER");
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+        self.child = Some(child);
+        let addr = ([127, 0, 0, 1], self.port).into();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok()
+                && get(addr, "/moto-api/", &[]).await.status < 500
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("moto_server exited at start: {status}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "moto_server did not answer on port {} within 30s",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills moto: its state is gone, as in a real outage of a stand-in.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts moto again on the same port (empty).
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.launch().await;
+    }
+
+    /// An SDK client for seeding.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(test_credentials())
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Seeding shortcuts.
+pub struct Seed(pub aws_sdk_iam::Client);
+
+impl Seed {
+    pub async fn user(&self, name: &str, path: &str) {
+        self.0
+            .create_user()
+            .user_name(name)
+            .path(path)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("create user {name}: {err:?}"));
+    }
+
+    /// Creates a key and returns its ID.
+    pub async fn key(&self, user: &str) -> String {
+        let out = self
+            .0
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("create key for {user}: {err:?}"));
+        out.access_key().unwrap().access_key_id().to_owned()
+    }
+
+    pub async fn deactivate(&self, user: &str, key: &str) {
+        self.0
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("deactivate {key}: {err:?}"));
+    }
+
+    /// Deletes a user and its keys.
+    pub async fn delete_user(&self, user: &str) {
+        let keys = self
+            .0
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+        for key in keys.access_key_metadata() {
+            self.0
+                .delete_access_key()
+                .user_name(user)
+                .access_key_id(key.access_key_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        self.0.delete_user().user_name(user).send().await.unwrap();
+    }
+
+    /// A user with `active` active and `inactive` inactive keys; returns the key IDs.
+    pub async fn user_with_keys(
+        &self,
+        name: &str,
+        path: &str,
+        active: usize,
+        inactive: usize,
+    ) -> Vec<String> {
+        self.user(name, path).await;
+        let mut ids = Vec::new();
+        for i in 0..active + inactive {
+            let id = self.key(name).await;
+            if i >= active {
+                self.deactivate(name, &id).await;
+            }
+            ids.push(id);
+        }
+        ids
+    }
+}

@@ -1,0 +1,732 @@
+//! A faithful fake of the IAM (and STS `GetCallerIdentity`) Query API, for what moto cannot do:
+//! real `MaxItems`/`Marker`/`IsTruncated` pagination, credential report states with a
+//! `<root_account>` row, latency, and injected faults (throttling, 5xx, malformed bodies,
+//! connection resets, slow answers). Test and benchmark support only; not part of the product.
+//!
+//! It serves whatever is in its [`State`], which tests edit while it runs.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// IAM's own cap on `MaxItems`.
+pub const IAM_MAX_ITEMS: usize = 1000;
+
+/// One access key.
+#[derive(Debug, Clone)]
+pub struct FakeKey {
+    pub id: String,
+    pub active: bool,
+    pub created: i64,
+    pub last_used: Option<i64>,
+}
+
+/// One user.
+#[derive(Debug, Clone)]
+pub struct FakeUser {
+    pub path: String,
+    pub keys: Vec<FakeKey>,
+}
+
+/// The credential report's state, as IAM's two report calls see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// Never generated: `GetCredentialReport` answers `ReportNotPresent`.
+    Absent,
+    /// Generated long ago: `GetCredentialReport` answers `ReportExpired`.
+    Expired,
+    /// Being generated: `GenerateCredentialReport` answers `INPROGRESS` this many more times.
+    InProgress { polls_left: u32 },
+    /// Ready, generated at this Unix time; its content is [`State::report_csv`], the users as
+    /// they were then (later changes are not in it, as with AWS).
+    Complete { generated: i64 },
+}
+
+/// What a fault does to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// HTTP 400 `Throttling: Rate exceeded`.
+    Throttle,
+    /// HTTP 500 `ServiceFailure`.
+    ServerError,
+    /// HTTP 200 with a body that is not XML.
+    Malformed,
+    /// The connection is closed without an answer.
+    Reset,
+    /// The answer comes after this long.
+    Delay(Duration),
+    /// HTTP 403 `AccessDenied`.
+    AccessDenied,
+    /// HTTP 404 `NoSuchEntity`, as for an entity deleted in the meantime.
+    NoSuchEntity,
+}
+
+/// A fault injected into matching requests.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// The action it applies to (`None`: every action).
+    pub action: Option<String>,
+    /// Only for requests naming this user (`UserName`).
+    pub user: Option<String>,
+    pub kind: FaultKind,
+    /// How many more requests it hits (`None`: all of them).
+    pub remaining: Option<u32>,
+}
+
+/// Everything the fake serves; tests change it at will.
+#[derive(Debug)]
+pub struct State {
+    pub account_id: String,
+    /// Users by name; IAM lists them in name order.
+    pub users: BTreeMap<String, FakeUser>,
+    pub root_keys_active: bool,
+    pub report: Report,
+    /// The content of the complete report, fixed when it was generated.
+    pub report_csv: String,
+    /// How many polls a new report generation takes.
+    pub report_polls: u32,
+    /// Added to every answer.
+    pub latency: Duration,
+    pub faults: Vec<Fault>,
+    /// Requests received, by action.
+    pub requests: BTreeMap<String, u64>,
+    /// `MaxItems` values received with `ListUsers`, in order.
+    pub list_users_max_items: Vec<Option<usize>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            account_id: "111122223333".to_owned(),
+            users: BTreeMap::new(),
+            root_keys_active: false,
+            report: Report::Absent,
+            report_csv: String::new(),
+            report_polls: 1,
+            latency: Duration::ZERO,
+            faults: Vec::new(),
+            requests: BTreeMap::new(),
+            list_users_max_items: Vec::new(),
+        }
+    }
+}
+
+impl State {
+    /// `count` users named `user-00000`...; user `i` has `i % 3` active keys, and every
+    /// tenth key is inactive in addition, the way the benchmarks' data is shaped.
+    pub fn populate(&mut self, count: usize) {
+        let base = 1_700_000_000;
+        for i in 0..count {
+            let name = format!("user-{i:06}");
+            let mut keys = Vec::new();
+            for k in 0..(i % 3) {
+                keys.push(FakeKey {
+                    id: key_id(i, k),
+                    active: true,
+                    created: base + (i * 2 + k) as i64,
+                    last_used: (k == 0).then_some(base + 86_400),
+                });
+            }
+            if i % 10 == 9 && keys.len() < 2 {
+                keys.push(FakeKey {
+                    id: key_id(i, 7),
+                    active: false,
+                    created: base,
+                    last_used: None,
+                });
+            }
+            self.users.insert(
+                name,
+                FakeUser {
+                    path: "/".to_owned(),
+                    keys,
+                },
+            );
+        }
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+/// A key ID unique to (user, slot), 20 characters like IAM's.
+pub fn key_id(user: usize, slot: usize) -> String {
+    format!("AKIAFAKE{user:010}{slot:02}")
+}
+
+/// The running fake.
+pub struct FakeIam {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<State>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl FakeIam {
+    /// Serves `state` on a free loopback port.
+    pub async fn start(state: State) -> FakeIam {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(state));
+        let (stop, mut stopped) = oneshot::channel();
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(_) => continue,
+                    },
+                    _ = &mut stopped => return,
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(state.clone(), request));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeIam {
+            addr,
+            state,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Edits the state.
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, action: Option<&str>, kind: FaultKind, times: Option<u32>) {
+        self.with(|s| {
+            s.faults.push(Fault {
+                action: action.map(str::to_owned),
+                user: None,
+                kind,
+                remaining: times,
+            })
+        });
+    }
+
+    pub fn requests(&self, action: &str) -> u64 {
+        self.with(|s| s.requests.get(action).copied().unwrap_or(0))
+    }
+}
+
+impl Drop for FakeIam {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An error of the service, or a broken connection.
+enum Failure {
+    Reset,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by the fake")
+    }
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reset")
+    }
+}
+
+impl std::error::Error for Failure {}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Err(Failure::Reset),
+    };
+    let params = parse_form(&String::from_utf8_lossy(&body));
+    let action = params.get("Action").cloned().unwrap_or_default();
+    let user = params.get("UserName").cloned();
+
+    let (latency, fault) = {
+        let mut state = state.lock().unwrap();
+        *state.requests.entry(action.clone()).or_default() += 1;
+        let fault = state
+            .faults
+            .iter_mut()
+            .find(|f| {
+                f.action.as_deref().is_none_or(|a| a == action)
+                    && f.user.as_deref().is_none_or(|u| Some(u) == user.as_deref())
+                    && f.remaining != Some(0)
+            })
+            .map(|f| {
+                if let Some(n) = f.remaining.as_mut() {
+                    *n -= 1;
+                }
+                f.kind.clone()
+            });
+        (state.latency, fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(FaultKind::Reset) => return Err(Failure::Reset),
+        Some(FaultKind::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::Throttle) => {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                "Throttling",
+                "Rate exceeded",
+            ))
+        }
+        Some(FaultKind::ServerError) => {
+            return Ok(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceFailure",
+                "Internal failure",
+            ))
+        }
+        Some(FaultKind::AccessDenied) => {
+            return Ok(error(
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "User is not authorized to perform this action",
+            ))
+        }
+        Some(FaultKind::NoSuchEntity) => {
+            return Ok(error(
+                StatusCode::NOT_FOUND,
+                "NoSuchEntity",
+                "The entity cannot be found",
+            ))
+        }
+        Some(FaultKind::Malformed) => {
+            return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))
+        }
+        None => {}
+    }
+    let mut state = state.lock().unwrap();
+    Ok(answer(&mut state, &action, &params))
+}
+
+fn answer(
+    state: &mut State,
+    action: &str,
+    params: &BTreeMap<String, String>,
+) -> Response<Full<Bytes>> {
+    match action {
+        "GetCallerIdentity" => {
+            let account = &state.account_id;
+            ok_sts(
+                action,
+                &format!(
+                    "<Arn>arn:aws:iam::{account}:user/tester</Arn><UserId>AIDATESTER</UserId><Account>{account}</Account>"
+                ),
+            )
+        }
+        "ListUsers" => {
+            let requested: Option<usize> = params.get("MaxItems").and_then(|v| v.parse().ok());
+            state.list_users_max_items.push(requested);
+            let max_items = requested.unwrap_or(100).clamp(1, IAM_MAX_ITEMS);
+            let mut range = match params.get("Marker") {
+                Some(marker) => match decode_marker(marker) {
+                    Some(start) => state.users.range(start..),
+                    None => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidInput",
+                            "Invalid Marker",
+                        )
+                    }
+                },
+                None => state.users.range::<String, _>(..),
+            };
+            let mut members = String::new();
+            for (name, user) in range.by_ref().take(max_items) {
+                let _ = write!(
+                    members,
+                    "<member><Path>{}</Path><UserName>{}</UserName><UserId>AIDA{}</UserId><Arn>arn:aws:iam::{}:user{}{}</Arn><CreateDate>{}</CreateDate></member>",
+                    escape(&user.path),
+                    escape(name),
+                    hex(name),
+                    state.account_id,
+                    escape(&user.path),
+                    escape(name),
+                    iso8601(1_600_000_000)
+                );
+            }
+            let next = range.next().map(|(name, _)| encode_marker(name));
+            let paging = match next {
+                Some(marker) => format!("<IsTruncated>true</IsTruncated><Marker>{marker}</Marker>"),
+                None => "<IsTruncated>false</IsTruncated>".to_owned(),
+            };
+            ok_iam(action, &format!("<Users>{members}</Users>{paging}"))
+        }
+        "ListAccessKeys" => {
+            let name = params.get("UserName").cloned().unwrap_or_default();
+            let Some(user) = state.users.get(&name) else {
+                return no_such_entity(&format!("The user with name {name} cannot be found."));
+            };
+            let mut members = String::new();
+            for key in &user.keys {
+                let _ = write!(
+                    members,
+                    "<member><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>{}</Status><CreateDate>{}</CreateDate></member>",
+                    escape(&name),
+                    key.id,
+                    if key.active { "Active" } else { "Inactive" },
+                    iso8601(key.created)
+                );
+            }
+            ok_iam(
+                action,
+                &format!("<AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>"),
+            )
+        }
+        "GetAccessKeyLastUsed" => {
+            let id = params.get("AccessKeyId").cloned().unwrap_or_default();
+            let found = state
+                .users
+                .iter()
+                .find_map(|(name, user)| user.keys.iter().find(|k| k.id == id).map(|k| (name, k)));
+            let Some((name, key)) = found else {
+                return no_such_entity("The access key cannot be found.");
+            };
+            let used = match key.last_used {
+                Some(at) => format!(
+                    "<LastUsedDate>{}</LastUsedDate><ServiceName>s3</ServiceName><Region>us-east-1</Region>",
+                    iso8601(at)
+                ),
+                None => "<ServiceName>N/A</ServiceName><Region>N/A</Region>".to_owned(),
+            };
+            ok_iam(
+                action,
+                &format!(
+                    "<UserName>{}</UserName><AccessKeyLastUsed>{used}</AccessKeyLastUsed>",
+                    escape(name)
+                ),
+            )
+        }
+        "GetAccountSummary" => ok_iam(
+            action,
+            &format!(
+                "<SummaryMap><entry><key>Users</key><value>{}</value></entry><entry><key>AccountAccessKeysPresent</key><value>{}</value></entry><entry><key>AccountMFAEnabled</key><value>0</value></entry></SummaryMap>",
+                state.users.len(),
+                u8::from(state.root_keys_active)
+            ),
+        ),
+        "GenerateCredentialReport" => {
+            let now = now();
+            let (report, answer) = match state.report.clone() {
+                Report::Absent | Report::Expired => (
+                    Report::InProgress {
+                        polls_left: state.report_polls,
+                    },
+                    "STARTED",
+                ),
+                Report::InProgress { polls_left: 0 } => {
+                    state.report_csv = credential_report_csv(state);
+                    (Report::Complete { generated: now }, "COMPLETE")
+                }
+                Report::InProgress { polls_left } => (
+                    Report::InProgress {
+                        polls_left: polls_left - 1,
+                    },
+                    "INPROGRESS",
+                ),
+                // AWS starts a new report only when the current one is over four hours old.
+                Report::Complete { generated } if now - generated > 4 * 3600 => (
+                    Report::InProgress {
+                        polls_left: state.report_polls,
+                    },
+                    "STARTED",
+                ),
+                complete @ Report::Complete { .. } => (complete, "COMPLETE"),
+            };
+            state.report = report;
+            ok_iam(
+                action,
+                &format!("<State>{answer}</State><Description>No report exists. Starting a new report generation task</Description>"),
+            )
+        }
+        "GetCredentialReport" => match state.report {
+            Report::Absent => error(
+                StatusCode::GONE,
+                "ReportNotPresent",
+                "Credential report not present",
+            ),
+            Report::Expired => error(StatusCode::GONE, "ReportExpired", "Credential report expired"),
+            Report::InProgress { .. } => error(
+                StatusCode::NOT_FOUND,
+                "ReportInProgress",
+                "Credential report generation is in progress",
+            ),
+            Report::Complete { generated } => {
+                let csv = &state.report_csv;
+                ok_iam(
+                    action,
+                    &format!(
+                        "<Content>{}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>{}</GeneratedTime>",
+                        base64(csv.as_bytes()),
+                        iso8601(generated)
+                    ),
+                )
+            }
+        },
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            &format!("Could not find operation {other}"),
+        ),
+    }
+}
+
+/// The report's CSV, as AWS writes it: the root row first, `N/A` for absent values.
+pub fn credential_report_csv(state: &State) -> String {
+    let mut csv = String::from("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n");
+    let account = &state.account_id;
+    let root_key = if state.root_keys_active {
+        format!("true,{},N/A,N/A,N/A", iso8601(1_600_000_000))
+    } else {
+        "false,N/A,N/A,N/A,N/A".to_owned()
+    };
+    let _ = writeln!(
+        csv,
+        "<root_account>,arn:aws:iam::{account}:root,{},not_supported,{},not_supported,not_supported,true,{root_key},false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        iso8601(1_500_000_000),
+        iso8601(1_700_000_000)
+    );
+    for (name, user) in &state.users {
+        let slot = |key: Option<&FakeKey>| match key {
+            Some(key) => format!(
+                "{},{},{},{},{}",
+                if key.active { "true" } else { "false" },
+                iso8601(key.created),
+                key.last_used.map_or("N/A".to_owned(), iso8601),
+                if key.last_used.is_some() {
+                    "us-east-1"
+                } else {
+                    "N/A"
+                },
+                if key.last_used.is_some() { "s3" } else { "N/A" }
+            ),
+            None => "false,N/A,N/A,N/A,N/A".to_owned(),
+        };
+        let _ = writeln!(
+            csv,
+            "{name},arn:aws:iam::{account}:user{}{name},{},false,N/A,N/A,N/A,false,{},{},false,N/A,false,N/A",
+            user.path,
+            iso8601(1_600_000_000),
+            slot(user.keys.first()),
+            slot(user.keys.get(1)),
+        );
+    }
+    csv
+}
+
+fn ok_iam(action: &str, result: &str) -> Response<Full<Bytes>> {
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>fake-0000</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+fn ok_sts(action: &str, result: &str) -> Response<Full<Bytes>> {
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>fake-0000</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let kind = if status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    xml_response(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>fake-0000</RequestId></ErrorResponse>",
+            escape(message)
+        ),
+    )
+}
+
+fn no_such_entity(message: &str) -> Response<Full<Bytes>> {
+    error(StatusCode::NOT_FOUND, "NoSuchEntity", message)
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", "text/xml".parse().unwrap());
+    response
+}
+
+/// Parses `application/x-www-form-urlencoded`.
+fn parse_form(body: &str) -> BTreeMap<String, String> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().take(8).map(|b| format!("{b:02X}")).collect()
+}
+
+/// Markers are opaque to clients; this one is the next user's name, hex-encoded.
+fn encode_marker(name: &str) -> String {
+    format!(
+        "m{}",
+        name.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+fn decode_marker(marker: &str) -> Option<String> {
+    let hex = marker.strip_prefix('m')?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn iso8601(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rem = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod self_tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_and_base64_are_right() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_709_209_815), "2024-02-29T12:30:15Z");
+        assert_eq!(base64(b"Man"), "TWFu");
+        assert_eq!(base64(b"Ma"), "TWE=");
+        assert_eq!(base64(b"M"), "TQ==");
+        assert_eq!(percent_decode("a%2Bb%3D%40c+d"), "a+b=@c d");
+        assert_eq!(
+            decode_marker(&encode_marker("x+y@z")).as_deref(),
+            Some("x+y@z")
+        );
+    }
+}
