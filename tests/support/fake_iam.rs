@@ -159,6 +159,22 @@ impl State {
         }
     }
 
+    /// The key with this ID and its user: direct for IDs made by [`key_id`] (so 100,000 users
+    /// stay fast), a scan for any other.
+    pub fn key(&self, id: &str) -> Option<(&String, &FakeKey)> {
+        let direct = id
+            .strip_prefix("AKIAFAKE")
+            .filter(|rest| rest.len() == 12)
+            .and_then(|rest| rest[..10].parse::<usize>().ok())
+            .and_then(|index| self.users.get_key_value(&format!("user-{index:06}")))
+            .and_then(|(name, user)| user.keys.iter().find(|k| k.id == id).map(|k| (name, k)));
+        direct.or_else(|| {
+            self.users
+                .iter()
+                .find_map(|(name, user)| user.keys.iter().find(|k| k.id == id).map(|k| (name, k)))
+        })
+    }
+
     pub fn total_requests(&self) -> u64 {
         self.requests.values().sum()
     }
@@ -412,10 +428,7 @@ fn answer(
         }
         "GetAccessKeyLastUsed" => {
             let id = params.get("AccessKeyId").cloned().unwrap_or_default();
-            let found = state
-                .users
-                .iter()
-                .find_map(|(name, user)| user.keys.iter().find(|k| k.id == id).map(|k| (name, k)));
+            let found = state.key(&id);
             let Some((name, key)) = found else {
                 return no_such_entity("The access key cannot be found.");
             };
