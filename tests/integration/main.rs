@@ -9,5 +9,6 @@ mod moto;
 
 mod against_moto;
 mod against_the_fake;
+mod alerting;
 mod binary;
 mod http;

@@ -1,0 +1,460 @@
+//! The monitoring side, proven against the real tools: promtool on the rules, and one
+//! end-to-end run of moto -> exporter -> Prometheus (with a copy of the shipped rules) ->
+//! Alertmanager -> a webhook receiver in this test. The same Prometheus then answers every
+//! query of the Grafana dashboard.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::helpers::{eventually, free_port, get, project_dir, run, spawn_app, tool};
+use crate::moto::{Moto, Seed};
+
+const RULES: &str = "deploy/prometheus/iam-key-exporter.rules.yml";
+const DASHBOARD: &str = "grafana/dashboards/iam-access-keys.json";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_lints_the_rules_and_their_unit_tests_pass() {
+    let promtool = tool("promtool", "PROMTOOL");
+    let rules = project_dir().join(RULES);
+    let (code, out, err) = run(
+        &promtool,
+        &["check", "rules", "--lint-fatal", rules.to_str().unwrap()],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "promtool check rules:\n{out}{err}");
+    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+
+    let tests = project_dir().join("tests/rules/iam-key-exporter.test.yml");
+    let (code, out, err) = run(
+        &promtool,
+        &["test", "rules", tests.to_str().unwrap()],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "promtool test rules:\n{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amtool_accepts_the_alertmanager_example() {
+    let amtool = tool("amtool", "AMTOOL");
+    let config = project_dir().join("deploy/alertmanager/alertmanager.yml");
+    let (code, out, err) = run(
+        &amtool,
+        &["check-config", config.to_str().unwrap()],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "amtool check-config:\n{out}{err}");
+}
+
+/// A child process killed with the test.
+struct Daemon {
+    child: Child,
+    name: &'static str,
+}
+
+impl Daemon {
+    fn spawn(name: &'static str, program: &Path, args: &[String], log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+        Daemon { child, name }
+    }
+
+    fn assert_running(&mut self, log: &Path) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited ({status}):\n{}",
+                self.name,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Receives Alertmanager's webhook notifications.
+async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let store = store.clone();
+                    async move {
+                        if let Ok(body) = request.into_body().collect().await {
+                            if let Ok(json) = serde_json::from_slice::<Value>(&body.to_bytes()) {
+                                store.lock().unwrap().push(json);
+                            }
+                        }
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (port, received)
+}
+
+/// Whether a notification about `user`'s multiple keys with `status` was received.
+fn notified(received: &Mutex<Vec<Value>>, user: &str, status: &str) -> bool {
+    received.lock().unwrap().iter().any(|notification| {
+        notification["alerts"].as_array().is_some_and(|alerts| {
+            alerts.iter().any(|alert| {
+                alert["status"] == status
+                    && alert["labels"]["alertname"] == "IAMUserMultipleActiveAccessKeys"
+                    && alert["labels"]["user"] == user
+            })
+        })
+    })
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Runs a PromQL query (instant, or over the last minute) and returns the result list.
+async fn query(
+    prometheus: std::net::SocketAddr,
+    expr: &str,
+    instant: bool,
+) -> Result<Vec<Value>, String> {
+    let path = if instant {
+        format!("/api/v1/query?query={}", percent_encode(expr))
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        format!(
+            "/api/v1/query_range?query={}&start={:.3}&end={now:.3}&step=1",
+            percent_encode(expr),
+            now - 60.0
+        )
+    };
+    let response = get(prometheus, &path, &[]).await;
+    let json: Value = serde_json::from_slice(&response.body)
+        .map_err(|err| format!("not JSON ({err}): {}", response.text()))?;
+    if json["status"] != "success" {
+        return Err(format!("{}: {}", json["errorType"], json["error"]));
+    }
+    Ok(json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The dashboard's variables, replaced as Grafana would with "All" selected.
+fn substitute(expr: &str) -> String {
+    expr.replace("$__rate_interval", "30s")
+        .replace("$__range", "5m")
+        .replace("$__interval", "5s")
+        .replace("${account}", ".*")
+        .replace("$account", ".*")
+        .replace("${user}", ".*")
+        .replace("$user", ".*")
+        .replace("${path}", ".*")
+        .replace("$path", ".*")
+}
+
+fn panels(value: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for panel in value["panels"].as_array().into_iter().flatten() {
+        all.push(panel);
+        all.extend(panels(panel));
+    }
+    all
+}
+
+/// Queries that return nothing while no key is older than 90 days or was ever used: the
+/// only keys in this test were created a moment ago and never used.
+const EMPTY_WITHOUT_OLD_OR_USED_KEYS: &[(&str, &str)] = &[
+    ("Active keys not used for 90 days", "A"),
+    ("Active keys older than 90 days by account", "A"),
+    ("Active keys of users over the limit", "B"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offender_pages_through_prometheus_and_alertmanager_and_resolves() {
+    let prometheus_bin = tool("prometheus", "PROMETHEUS");
+    let alertmanager_bin = tool("prometheus-alertmanager", "ALERTMANAGER");
+
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    let keys = seed.user_with_keys("rotator", "/apps/", 2, 0).await;
+    seed.user_with_keys("compliant", "/", 1, 0).await;
+    let app = spawn_app(
+        &moto.endpoint(),
+        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1s")],
+    )
+    .await;
+    app.wait_for("the first refresh", |s| {
+        s.value("iam_user_active_access_keys", &[("user", "rotator")]) == Some(2.0)
+    })
+    .await;
+
+    let dir = tempdir("alerting");
+    // The only changes allowed to the shipped rules: a zero grace and no `for:` wait.
+    let shipped = std::fs::read_to_string(project_dir().join(RULES)).unwrap();
+    assert_eq!(
+        shipped.matches("> 24 * 3600").count(),
+        1,
+        "the grace is written once"
+    );
+    assert_eq!(shipped.matches("for: 30m").count(), 1);
+    let rules = shipped
+        .replace("> 24 * 3600", "> 0")
+        .replace("for: 30m", "for: 0s");
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+
+    let (webhook_port, received) = webhook_receiver().await;
+    let am_port = free_port();
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        format!(
+            "route:\n  receiver: test\n  group_by: [alertname, account_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: http://127.0.0.1:{webhook_port}/\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let am_log = dir.join("alertmanager.log");
+    let mut alertmanager = Daemon::spawn(
+        "alertmanager",
+        &alertmanager_bin,
+        &[
+            format!("--config.file={}", dir.join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".to_owned(),
+        ],
+        &am_log,
+    );
+
+    let prom_port = free_port();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: iam-key-exporter\n    static_configs:\n      - targets: ['{exporter}']\n",
+            rules = dir.join("rules.yml").display(),
+            exporter = app.addr,
+        ),
+    )
+    .unwrap();
+    let prom_log = dir.join("prometheus.log");
+    let mut prometheus = Daemon::spawn(
+        "prometheus",
+        &prometheus_bin,
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &prom_log,
+    );
+    let prom_addr: std::net::SocketAddr = ([127, 0, 0, 1], prom_port).into();
+
+    let deadline = Duration::from_secs(60);
+    eventually("the alert to reach the receiver", deadline, || {
+        prometheus.assert_running(&prom_log);
+        alertmanager.assert_running(&am_log);
+        async { notified(&received, "rotator", "firing") }
+    })
+    .await;
+    assert!(
+        !notified(&received, "compliant", "firing"),
+        "a user with one active key does not page"
+    );
+
+    // Every dashboard query, while the offender exists.
+    check_dashboard_queries(prom_addr).await;
+
+    seed.deactivate("rotator", &keys[0]).await;
+    eventually("the alert to resolve", deadline, || {
+        prometheus.assert_running(&prom_log);
+        async { notified(&received, "rotator", "resolved") }
+    })
+    .await;
+    app.stop().await;
+    drop(prometheus);
+    drop(alertmanager);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn check_dashboard_queries(prometheus: std::net::SocketAddr) {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(project_dir().join(DASHBOARD)).unwrap())
+            .unwrap();
+    // Rates need two samples in their window; wait until the request counter has them.
+    eventually(
+        "two scrapes in the rate window",
+        Duration::from_secs(30),
+        || async {
+            query(
+                prometheus,
+                "sum(rate(iam_exporter_aws_requests_total[30s]))",
+                true,
+            )
+            .await
+            .is_ok_and(|r| !r.is_empty())
+        },
+    )
+    .await;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default();
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let Some(expr) = target["expr"].as_str() else {
+                continue;
+            };
+            let ref_id = target["refId"].as_str().unwrap_or_default();
+            let instant = target["instant"].as_bool().unwrap_or(false);
+            checked += 1;
+            match query(prometheus, &substitute(expr), instant).await {
+                Err(err) => failures.push(format!("{title}/{ref_id}: rejected: {err}")),
+                Ok(result) => {
+                    let may_be_empty = EMPTY_WITHOUT_OLD_OR_USED_KEYS.contains(&(title, ref_id));
+                    if result.is_empty() && !may_be_empty {
+                        let instant_result = query(prometheus, &substitute(expr), true).await;
+                        failures.push(format!(
+                            "{title}/{ref_id}: no data for {expr} (instant: {instant_result:?})"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // The variables' label_values() queries, through the series API Grafana uses.
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        let Some(definition) = variable["query"]["query"]
+            .as_str()
+            .or_else(|| variable["query"].as_str())
+            .or_else(|| variable["definition"].as_str())
+            .filter(|q| q.starts_with("label_values("))
+        else {
+            continue;
+        };
+        let inner = &definition["label_values(".len()..definition.len() - 1];
+        let (selector, label) = inner.rsplit_once(',').unwrap();
+        let path = format!(
+            "/api/v1/label/{}/values?match[]={}",
+            label.trim(),
+            percent_encode(&substitute(selector.trim()))
+        );
+        let response = get(prometheus, &path, &[]).await;
+        let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        checked += 1;
+        if json["status"] != "success" || json["data"].as_array().is_none_or(Vec::is_empty) {
+            failures.push(format!(
+                "variable {}: {}",
+                variable["name"],
+                response.text()
+            ));
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} queries found in the dashboard"
+    );
+    assert!(
+        failures.is_empty(),
+        "dashboard queries failed:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_dashboard_is_classic_grafana_json_with_the_promised_structure() {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(project_dir().join(DASHBOARD)).unwrap())
+            .unwrap();
+    assert!(dashboard["schemaVersion"].as_u64().unwrap() >= 39);
+    assert_eq!(dashboard["uid"], "iam-access-keys");
+    let variables: Vec<(&str, &str)> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["type"].as_str().unwrap()))
+        .collect();
+    assert!(variables.contains(&("datasource", "datasource")));
+    assert!(variables.contains(&("account", "query")));
+    let mut ids = std::collections::HashSet::new();
+    for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("every panel has an id")),
+            "duplicate id in {title}"
+        );
+        assert!(panel["type"].is_string(), "{title} has a type");
+        for key in ["h", "w", "x", "y"] {
+            assert!(panel["gridPos"][key].is_u64(), "{title} has gridPos.{key}");
+        }
+        if panel["type"] != "row" {
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{title} uses the variable"
+            );
+            let refs: Vec<&str> = panel["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["refId"].as_str().unwrap())
+                .collect();
+            let unique: std::collections::HashSet<_> = refs.iter().collect();
+            assert_eq!(unique.len(), refs.len(), "{title} has unique refIds");
+        }
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "iam-key-exporter-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
