@@ -389,3 +389,94 @@ async fn the_credential_report_mode_gives_the_same_counts_as_the_api_mode() {
     api.stop().await;
     report.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_accounts_are_watched_through_assumed_roles() {
+    const MEMBER: &str = "111111111111";
+    let moto = Moto::start().await;
+    Seed(moto.iam())
+        .user_with_keys("home-user", "/", 2, 0)
+        .await;
+
+    // moto serves the member account to credentials of a role assumed in it.
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(crate::helpers::test_credentials())
+            .build(),
+    );
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{MEMBER}:role/audit"))
+        .role_session_name("seed")
+        .send()
+        .await
+        .unwrap();
+    let creds = assumed.credentials().unwrap();
+    let member_iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "seed",
+            ))
+            .build(),
+    );
+    Seed(member_iam)
+        .user_with_keys("member-user", "/", 1, 0)
+        .await;
+
+    let config = crate::helpers::test_config_with_file(
+        &moto.endpoint(),
+        &format!(
+            "[[accounts]]\n\n[[accounts]]\nrole_arn = \"arn:aws:iam::{MEMBER}:role/audit\"\nexternal_id = \"audit-2026\"\n"
+        ),
+        &[],
+    );
+    assert_eq!(config.accounts.len(), 2);
+    let app = crate::helpers::spawn_app_with(config).await;
+    let scrape = app
+        .wait_for("both accounts", |s| {
+            s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(1.0)
+                && s.value("iam_exporter_refresh_success", &[("account_id", MEMBER)]) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        scrape.value(
+            "iam_user_active_access_keys",
+            &[("account_id", ACCOUNT), ("user", "home-user")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_user_active_access_keys",
+            &[("account_id", MEMBER), ("user", "member-user")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        scrape
+            .value(
+                "iam_user_active_access_keys",
+                &[("account_id", MEMBER), ("user", "home-user")]
+            )
+            .is_none(),
+        "each account has only its own users"
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_account_users_with_multiple_active_access_keys",
+            &[("account_id", MEMBER)]
+        ),
+        Some(0.0)
+    );
+    app.stop().await;
+}

@@ -338,9 +338,11 @@ async fn credential_report_mode_confirms_flagged_users_so_a_finished_rotation_is
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_or_old_report_is_generated_anew() {
+async fn an_expired_old_or_in_progress_report_is_waited_for_or_generated_anew() {
     for initial in [
         Report::Expired,
+        // Someone else started a generation: GetCredentialReport says ReportInProgress.
+        Report::InProgress { polls_left: 1 },
         Report::Complete {
             generated: crate::fake_iam::now() - 5 * 3600,
         },
@@ -355,7 +357,7 @@ async fn an_expired_or_old_report_is_generated_anew() {
         let scrape = app.wait_for("the first refresh", refreshed).await;
         assert!(
             fake.requests("GenerateCredentialReport") >= 1,
-            "{initial:?} makes a new report"
+            "{initial:?} makes or waits for a new report"
         );
         let data_time = scrape
             .value(

@@ -220,6 +220,16 @@ const EMPTY_WITHOUT_OLD_OR_USED_KEYS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offender_pages_through_prometheus_and_alertmanager_and_resolves() {
+    offender_pages_and_resolves("api").await;
+}
+
+/// The same rules and dashboard, unchanged, on data from the credential report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_and_dashboard_work_alike_in_credential_report_mode() {
+    offender_pages_and_resolves("credential-report").await;
+}
+
+async fn offender_pages_and_resolves(source: &str) {
     let prometheus_bin = tool("prometheus", "PROMETHEUS");
     let alertmanager_bin = tool("prometheus-alertmanager", "ALERTMANAGER");
 

@@ -74,6 +74,10 @@ pub struct TestApp {
 
 /// Settings every test app starts from; `settings` (environment-style keys) override them.
 pub fn test_config(endpoint: &str, settings: &[(&str, &str)]) -> Config {
+    load_test_config(None, endpoint, settings)
+}
+
+fn load_test_config(file: Option<PathBuf>, endpoint: &str, settings: &[(&str, &str)]) -> Config {
     let mut env: BTreeMap<String, String> = [
         ("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:0"),
         ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "300ms"),
@@ -90,7 +94,24 @@ pub fn test_config(endpoint: &str, settings: &[(&str, &str)]) -> Config {
     for (key, value) in settings {
         env.insert((*key).to_owned(), (*value).to_owned());
     }
-    Config::load_from(&Overrides::default(), env).expect("test configuration is valid")
+    let overrides = Overrides {
+        config_file: file,
+        ..Overrides::default()
+    };
+    Config::load_from(&overrides, env).expect("test configuration is valid")
+}
+
+/// Like [`test_config`], with a TOML config file layered under the environment.
+pub fn test_config_with_file(endpoint: &str, toml: &str, settings: &[(&str, &str)]) -> Config {
+    let path = std::env::temp_dir().join(format!(
+        "iam-key-exporter-test-{}-{}.toml",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::write(&path, toml).unwrap();
+    let config = load_test_config(Some(path.clone()), endpoint, settings);
+    let _ = std::fs::remove_file(&path);
+    config
 }
 
 /// Builds and starts the exporter against `endpoint` on a free port.
