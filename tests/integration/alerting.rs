@@ -239,11 +239,25 @@ async fn offender_pages_and_resolves(source: &str) {
     seed.user_with_keys("compliant", "/", 1, 0).await;
     let app = spawn_app(
         &moto.endpoint(),
-        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1s")],
+        &[
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1s"),
+            ("IAM_KEY_EXPORTER_COLLECTOR__SOURCE", source),
+        ],
     )
     .await;
+    let requests = if source == "api" {
+        "ListUsers"
+    } else {
+        "GetCredentialReport"
+    };
     app.wait_for("the first refresh", |s| {
         s.value("iam_user_active_access_keys", &[("user", "rotator")]) == Some(2.0)
+            && !s
+                .find(
+                    "iam_exporter_aws_requests_total",
+                    &[("operation", requests)],
+                )
+                .is_empty()
     })
     .await;
 
