@@ -93,6 +93,21 @@ pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> Sd
         .build()
 }
 
+/// Splits an IAM ARN (`arn:PARTITION:iam::ACCOUNT:RESOURCE`, any partition) into its account
+/// and resource; `None` for anything else.
+pub fn split_iam_arn(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (tag, _partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (tag == "arn" && service == "iam" && !account.is_empty()).then_some((account, resource))
+}
+
 /// Receives one call per AWS request with its operation and outcome; implemented by the
 /// metrics, so this module needs no Prometheus types.
 pub trait RequestObserver: Send + Sync {

@@ -649,17 +649,11 @@ fn parse_account_id(text: &str) -> Option<String> {
 
 /// `arn:aws:iam::123456789012:role/name` (any partition) → `123456789012`.
 pub fn account_id_from_role_arn(arn: &str) -> Option<String> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_tag, _partition, service, _region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let valid = arn_tag == "arn" && service == "iam" && resource.starts_with("role/");
-    valid.then(|| parse_account_id(account)).flatten()
+    let (account, resource) = crate::aws::split_iam_arn(arn)?;
+    resource
+        .starts_with("role/")
+        .then(|| parse_account_id(account))
+        .flatten()
 }
 
 fn validate(figment: &Figment, raw: RawConfig) -> Result<Config, ConfigError> {
