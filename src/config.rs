@@ -600,13 +600,16 @@ impl Validator<'_> {
     }
 }
 
-const DURATION: &str = "a duration like `30s`, `5m` or `1h`, greater than zero";
+const DURATION: &str = "a duration like `30s`, `5m` or `1h`, greater than zero and at most 30 days";
+
+/// No setting needs longer; a bound keeps deadline arithmetic from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 const BOOLEAN: &str = "`true` or `false`";
 
 fn parse_duration(text: &str) -> Option<Duration> {
     humantime::parse_duration(text)
         .ok()
-        .filter(|duration| !duration.is_zero())
+        .filter(|duration| !duration.is_zero() && *duration <= MAX_DURATION)
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -1025,6 +1028,23 @@ mod tests {
         assert!(
             message.contains("IAM_KEY_EXPORTER_REFRESH__INTERVAL"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_instead_of_overflowing_later() {
+        let errors = errors(load(
+            &Overrides::default(),
+            &[
+                ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1000000years"),
+                ("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "0s"),
+            ],
+        ));
+        assert_eq!(errors.len(), 2);
+        assert!(
+            errors[0].to_string().contains("at most 30 days"),
+            "{}",
+            errors[0]
         );
     }
 
