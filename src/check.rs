@@ -139,8 +139,11 @@ pub fn deactivate_command(user: &str, key_id: &str) -> String {
     )
 }
 
+/// RFC 3339 for a time AWS gave; clamped to what the format can show (years 1970-9999), so an
+/// absurd date from the service is printed oddly instead of crashing the check.
 fn rfc3339(seconds: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs(seconds.max(0) as u64);
+    const LAST_SECOND_OF_9999: i64 = 253_402_300_799;
+    let time = UNIX_EPOCH + Duration::from_secs(seconds.clamp(0, LAST_SECOND_OF_9999) as u64);
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
@@ -364,6 +367,12 @@ mod tests {
         ]);
         assert_eq!(advice[0].1, Advice::Inactive);
         assert_eq!(advice[1].1, Advice::Keep);
+    }
+
+    #[test]
+    fn absurd_timestamps_are_printed_not_fatal() {
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
     }
 
     #[test]
