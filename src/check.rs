@@ -102,7 +102,7 @@ impl Advice {
 /// Chooses which active key to keep: one younger than 90 days before an older one, a used one
 /// before a never-used one, then the most recently used, then the newest.
 pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
-    let young = |key: &AccessKey| now - key.created < MAX_KEY_AGE.as_secs() as i64;
+    let young = |key: &AccessKey| now.saturating_sub(key.created) < MAX_KEY_AGE.as_secs() as i64;
     let keep = user
         .access_keys
         .iter()
@@ -188,7 +188,7 @@ impl Findings {
                             "access_key_id": key.id,
                             "status": key.status.as_str(),
                             "created": rfc3339(key.created),
-                            "age_days": (now - key.created).max(0) / 86_400,
+                            "age_days": now.saturating_sub(key.created).max(0) / 86_400,
                             "last_used": key.last_used.map(rfc3339),
                             "advice": advice.as_str(),
                             "command": (advice == Advice::Deactivate)
@@ -263,7 +263,7 @@ impl Findings {
                         key.id.clone(),
                         key.status.as_str().to_owned(),
                         rfc3339(key.created),
-                        ((now - key.created).max(0) / 86_400).to_string(),
+                        (now.saturating_sub(key.created).max(0) / 86_400).to_string(),
                         key.last_used.map_or_else(|| "never".to_owned(), rfc3339),
                         advice.as_str().to_owned(),
                     ]);
