@@ -9,6 +9,7 @@
 //! 100,000-user account costs no per-series objects. The body is rendered (and gzipped) once
 //! per refresh, not per scrape: a scrape only copies a reference to bytes already made.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
@@ -46,16 +47,13 @@ pub enum KeyIdDisplay {
 }
 
 impl KeyIdDisplay {
-    /// The label value for `id`.
-    pub fn show(self, id: &str) -> String {
+    /// The label value for `id`; borrowed when shown in full, as it is on every render.
+    pub fn show(self, id: &str) -> Cow<'_, str> {
         match self {
-            KeyIdDisplay::Full => id.to_owned(),
+            KeyIdDisplay::Full => Cow::Borrowed(id),
             KeyIdDisplay::LastFour => {
-                let tail: String = {
-                    let chars: Vec<char> = id.chars().collect();
-                    chars[chars.len().saturating_sub(4)..].iter().collect()
-                };
-                format!("****{tail}")
+                let start = id.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+                Cow::Owned(format!("****{}", &id[start..]))
             }
         }
     }
@@ -374,7 +372,7 @@ impl SnapshotFamilies {
                         let labels = [
                             ("account_id", s.account_id.as_str()),
                             ("user", user.name.as_str()),
-                            ("access_key_id", id.as_str()),
+                            ("access_key_id", id.as_ref()),
                             ("status", key.status.as_str()),
                         ];
                         family.sample(out, &labels, key.created as f64);
@@ -393,7 +391,7 @@ impl SnapshotFamilies {
                             let labels = [
                                 ("account_id", s.account_id.as_str()),
                                 ("user", user.name.as_str()),
-                                ("access_key_id", id.as_str()),
+                                ("access_key_id", id.as_ref()),
                             ];
                             family.sample(out, &labels, last_used as f64);
                         }
