@@ -167,6 +167,9 @@ pub struct CollectorConfig {
     pub report_max_age: Duration,
     /// Credential-report mode: how long to wait for a report that is being generated.
     pub report_wait: Duration,
+    /// Credential-report mode: confirm the users the report flags with `ListAccessKeys` (real
+    /// key IDs, current statuses; one request per flagged user).
+    pub confirm_report_offenders: bool,
 }
 
 /// One account to watch.
@@ -350,6 +353,7 @@ pub struct RawCollector {
     pub mask_access_key_ids: Option<Text>,
     pub report_max_age: Option<Text>,
     pub report_wait: Option<Text>,
+    pub confirm_report_offenders: Option<Text>,
 }
 
 /// One `[[accounts]]` entry as given.
@@ -824,6 +828,13 @@ fn validate(figment: &Figment, raw: RawConfig) -> Result<Config, ConfigError> {
             "2m",
             DURATION,
             parse_duration,
+        ),
+        confirm_report_offenders: v.field(
+            "collector.confirm_report_offenders",
+            &raw.collector.confirm_report_offenders,
+            "true",
+            BOOLEAN,
+            parse_bool,
         ),
     };
 

@@ -6,14 +6,17 @@
 //!
 //! The report has no access key IDs, only two key slots per user. So that per-key series and
 //! the alert rules work alike in both modes, users the report flags (two active keys) are
-//! confirmed with `ListAccessKeys`: their series carry real key IDs and current statuses (a
-//! rotation finished since the report was made is not reported as a violation). Keys of other
-//! users are named by their report slot, `access_key_1` and `access_key_2`.
+//! confirmed with `ListAccessKeys` (concurrently, up to `collector.concurrency`): their series
+//! carry real key IDs and current statuses, so a rotation finished since the report was made is
+//! not reported as a violation. That costs one request per flagged user; with
+//! `collector.confirm_report_offenders = false` a refresh is the report calls alone, and
+//! flagged users are reported as the report has them. Keys not confirmed are named by their
+//! report slot, `access_key_1` and `access_key_2`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
+use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
 use super::{Account, Source, SourceError};
 use crate::aws::{AwsError, CredentialReport, ReportState};
@@ -30,6 +33,10 @@ pub struct CredentialReportSource {
     max_age: Duration,
     /// How long to wait for AWS to generate one.
     wait: Duration,
+    /// Whether to confirm flagged users with `ListAccessKeys`.
+    confirm_offenders: bool,
+    /// Confirmations in flight at once.
+    concurrency: usize,
 }
 
 impl CredentialReportSource {
@@ -39,6 +46,8 @@ impl CredentialReportSource {
             account,
             max_age: collector.report_max_age,
             wait: collector.report_wait,
+            confirm_offenders: collector.confirm_report_offenders,
+            concurrency: collector.concurrency,
         }
     }
 
@@ -110,16 +119,17 @@ impl CredentialReportSource {
                 "the report is for account {reported}, but the credentials are of account {account_id}"
             )));
         }
-        let mut users = Vec::with_capacity(parsed.users.len());
-        for user in parsed.users {
-            if user.is_offender() {
-                if let Some(confirmed) = self.confirm(user).await? {
-                    users.push(confirmed);
-                }
-            } else {
-                users.push(user);
-            }
-        }
+        let (flagged, mut users): (Vec<User>, Vec<User>) = parsed
+            .users
+            .into_iter()
+            .partition(|user| self.confirm_offenders && user.is_offender());
+        let confirmed: Vec<User> = stream::iter(flagged)
+            .map(|user| self.confirm(user))
+            .buffer_unordered(self.concurrency)
+            .try_filter_map(|user| async move { Ok(user) })
+            .try_collect()
+            .await?;
+        users.extend(confirmed);
         users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(AccountSnapshot {
             account_id,

@@ -394,3 +394,55 @@ async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
     assert!(!refreshed(&scrape));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_confirmation_a_fresh_report_costs_one_request_per_refresh() {
+    let mut state = State::default();
+    state.populate(300);
+    state.report = Report::Complete {
+        generated: crate::fake_iam::now() - 60,
+    };
+    state.report_csv = crate::fake_iam::credential_report_csv(&state);
+    let fake = FakeIam::start(state).await;
+    let mut settings = report_app_settings();
+    settings.push((
+        "IAM_KEY_EXPORTER_COLLECTOR__CONFIRM_REPORT_OFFENDERS",
+        "false",
+    ));
+    let app = spawn_app(&fake.endpoint(), &settings).await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    assert_eq!(
+        scrape.value(
+            "iam_account_users_with_multiple_active_access_keys",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(100.0),
+        "offenders are counted from the report"
+    );
+    assert!(scrape
+        .value(
+            "iam_access_key_created_timestamp_seconds",
+            &[("user", "user-000002"), ("access_key_id", "access_key_2")]
+        )
+        .is_some());
+    let before = fake.with(|s| s.total_requests());
+    let gets = fake.requests("GetCredentialReport");
+    app.wait_for("three more refreshes", |_| {
+        fake.requests("GetCredentialReport") >= gets + 3
+    })
+    .await;
+    let after = fake.with(|s| s.total_requests());
+    let refreshes = fake.requests("GetCredentialReport") - gets;
+    assert_eq!(
+        after - before,
+        refreshes,
+        "each refresh is one GetCredentialReport and nothing else"
+    );
+    assert_eq!(fake.requests("ListAccessKeys"), 0);
+    assert_eq!(
+        fake.requests("GenerateCredentialReport"),
+        0,
+        "the fresh report is reused"
+    );
+    app.stop().await;
+}
