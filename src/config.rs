@@ -968,6 +968,31 @@ mod tests {
         assert_eq!(config.accounts[0].role_arn, None);
     }
 
+    /// The documented examples in `config/` load, and say exactly the defaults.
+    #[test]
+    fn the_example_files_are_valid_and_match_the_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let defaults = load(&Overrides::default(), &[]).unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let overrides = Overrides {
+                config_file: Some(path.clone()),
+                ..Overrides::default()
+            };
+            let config = load(&overrides, &[])
+                .unwrap_or_else(|err| panic!("{} is invalid: {err}", path.display()));
+            if path
+                .file_stem()
+                .is_some_and(|stem| stem == "iam-key-exporter")
+            {
+                assert_eq!(config, defaults, "{} says the defaults", path.display());
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2, "the TOML and the YAML example");
+    }
+
     #[test]
     fn file_overrides_defaults_env_overrides_file_and_flags_override_env() {
         let toml = file(
