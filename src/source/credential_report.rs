@@ -113,7 +113,10 @@ impl CredentialReportSource {
         // Known first (one STS call, once), so that failures are labelled with the account.
         let account_id = self.account.id().await?;
         let report = self.report().await?;
+        let generated = report.generated;
         let parsed = parse(&report.content).map_err(SourceError::MalformedReport)?;
+        // The CSV is no longer needed; free it before the confirmations and the rendering.
+        drop(report);
         if let Some(reported) = parsed.account_id.as_deref().filter(|id| *id != account_id) {
             return Err(SourceError::MalformedReport(format!(
                 "the report is for account {reported}, but the credentials are of account {account_id}"
@@ -133,7 +136,7 @@ impl CredentialReportSource {
         users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(AccountSnapshot {
             account_id,
-            data_timestamp: UNIX_EPOCH + Duration::from_secs(report.generated.max(0) as u64),
+            data_timestamp: UNIX_EPOCH + Duration::from_secs(generated.max(0) as u64),
             users,
             root_access_keys_present: parsed.root_access_keys_present,
         })
