@@ -6,14 +6,30 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber. The AWS SDK and hyper log at `debug` freely; they are held
-/// to `warn` unless the exporter itself logs at `debug`.
+/// Crates (target prefixes) that log freely at `info` and below: held to `warn` unless the
+/// exporter itself logs at `debug`.
+const DEPENDENCIES: &[&str] = &[
+    "aws_config",
+    "aws_credential_types",
+    "aws_runtime",
+    "aws_sdk",
+    "aws_sigv4",
+    "aws_smithy",
+    "aws_types",
+    "h2",
+    "hyper",
+    "rustls",
+];
+
+/// Installs the global subscriber.
 pub fn init(log: &LogConfig) {
     let level = log.level.as_str();
     let deps = if level == "debug" { "debug" } else { "warn" };
-    let filter = EnvFilter::new(format!(
-        "{level},aws_config={deps},aws_smithy_runtime={deps},aws_runtime={deps},hyper={deps},hyper_util={deps}"
-    ));
+    let mut directives = level.to_owned();
+    for target in DEPENDENCIES {
+        directives.push_str(&format!(",{target}={deps}"));
+    }
+    let filter = EnvFilter::new(directives);
     let registry = tracing_subscriber::registry().with(filter);
     // A second initialisation (tests building several apps) keeps the first subscriber.
     let _ = match log.format {
