@@ -473,6 +473,87 @@ fn the_dashboard_is_classic_grafana_json_with_the_promised_structure() {
     }
 }
 
+/// Type-checks `dashboard` against Grafana's own dashboard schema types; `Err` has tsc's
+/// complaints.
+fn check_against_grafana_schema(dashboard: &Value, name: &str) -> Result<(), String> {
+    let dir = project_dir().join("tests/grafana");
+    let tsc = dir.join("node_modules/.bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: run `scripts/test`, which installs tests/grafana with npm",
+        tsc.display()
+    );
+    let generated = dir.join(".generated");
+    std::fs::create_dir_all(&generated).unwrap();
+    let file = generated.join(format!("{name}-{}.ts", std::process::id()));
+    let prelude = std::fs::read_to_string(dir.join("prelude.ts")).unwrap();
+    let source = format!(
+        "{prelude}\nexport const dashboard: Json<Dashboard> = {};\n",
+        serde_json::to_string_pretty(dashboard).unwrap()
+    );
+    std::fs::write(&file, source).unwrap();
+    let output = Command::new(&tsc)
+        .args([
+            "--noEmit",
+            "--strict",
+            "--skipLibCheck",
+            "--module",
+            "esnext",
+            "--moduleResolution",
+            "bundler",
+            "--target",
+            "es2020",
+        ])
+        .arg(&file)
+        .current_dir(&dir)
+        .output()
+        .expect("tsc runs");
+    let _ = std::fs::remove_file(&file);
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+#[test]
+fn the_dashboard_is_valid_for_grafanas_own_schema() {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(project_dir().join(DASHBOARD)).unwrap())
+            .unwrap();
+    if let Err(errors) = check_against_grafana_schema(&dashboard, "dashboard") {
+        panic!("the dashboard does not fit Grafana's schema:\n{errors}");
+    }
+    // The check can fail: a broken copy is refused, each break for its own reason.
+    type Break = (&'static str, fn(&mut Value));
+    let breaks: [Break; 3] = [
+        ("a wrong type", |d| {
+            d["graphTooltip"] = Value::from("shared")
+        }),
+        ("an unknown key", |d| {
+            d["refreshInterval"] = Value::from("1m")
+        }),
+        ("a missing grid height", |d| {
+            d["panels"][1]["gridPos"]
+                .as_object_mut()
+                .unwrap()
+                .remove("h");
+        }),
+    ];
+    for (what, mutate) in breaks {
+        let mut broken = dashboard.clone();
+        mutate(&mut broken);
+        assert!(
+            check_against_grafana_schema(&broken, "broken").is_err(),
+            "a dashboard with {what} was accepted"
+        );
+    }
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "iam-key-exporter-{name}-{}-{}",
