@@ -2,7 +2,6 @@
 # no-op when everything is there.
 #   ensure_debian_tools  Debian's prometheus (promtool) and prometheus-alertmanager (amtool)
 #   ensure_python_tools  .venv with tests/requirements.txt (moto_server, aws, boto3)
-#   ensure_node_tools    tests/grafana/node_modules (Grafana's schema types and TypeScript)
 
 ensure_debian_tools() {
   local missing=()
@@ -35,13 +34,3 @@ ensure_python_tools() {
   cp "$requirements" "$stamp"
 }
 
-ensure_node_tools() {
-  local dir="tests/grafana"
-  if [ -d "$dir/node_modules/@grafana/schema" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || { echo "setup: npm is needed for the dashboard schema check (Debian: apt-get install nodejs npm)" >&2; return 1; }
-  echo "setup: installing $dir (npm ci)" >&2
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
-}
