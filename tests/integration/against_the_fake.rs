@@ -446,3 +446,33 @@ async fn without_confirmation_a_fresh_report_costs_one_request_per_refresh() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fakes_latency_is_felt_by_every_request() {
+    let mut state = State::default();
+    state.populate(3);
+    state.latency = Duration::from_millis(250);
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
+            ("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false"),
+        ],
+    )
+    .await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    // In sequence: GetCallerIdentity, ListUsers, the users' ListAccessKeys (concurrently),
+    // GetAccountSummary: at least four latencies. Only a lower bound, never a timing upper one.
+    let took = scrape
+        .value(
+            "iam_exporter_refresh_duration_seconds",
+            &[("account_id", ACCOUNT)],
+        )
+        .unwrap();
+    assert!(
+        took >= 1.0,
+        "a refresh of 4 sequential 250ms answers took {took}s"
+    );
+    app.stop().await;
+}
