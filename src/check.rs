@@ -57,9 +57,7 @@ pub async fn run(sources: &[Arc<dyn Source>], timeout: Duration) -> Result<Findi
     let checked_at = SystemTime::now();
     let mut snapshots = Vec::with_capacity(sources.len());
     for source in sources {
-        let result = tokio::time::timeout(timeout, source.collect())
-            .await
-            .unwrap_or(Err(SourceError::Timeout(timeout)));
+        let result = crate::source::collect_within(source.as_ref(), timeout).await;
         match result {
             Ok(snapshot) => snapshots.push(snapshot),
             Err(source_err) => {

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{Metrics, UNKNOWN_ACCOUNT};
 use crate::server::ServerState;
-use crate::source::{error_chain, Source, SourceError};
+use crate::source::{collect_within, error_chain, Source};
 
 /// One account's source and whether it has ever succeeded.
 struct Target {
@@ -81,9 +81,7 @@ impl Refresher {
 
     async fn refresh(&self, target: &Target) -> bool {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, target.source.collect())
-            .await
-            .unwrap_or(Err(SourceError::Timeout(self.timeout)));
+        let result = collect_within(target.source.as_ref(), self.timeout).await;
         let took = started.elapsed();
         match result {
             Ok(snapshot) => {

@@ -115,6 +115,16 @@ pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// Collects a snapshot from `source`, abandoning it after `timeout` (`refresh.timeout`).
+pub async fn collect_within(
+    source: &dyn Source,
+    timeout: Duration,
+) -> Result<AccountSnapshot, SourceError> {
+    tokio::time::timeout(timeout, source.collect())
+        .await
+        .unwrap_or(Err(SourceError::Timeout(timeout)))
+}
+
 /// One source of IAM data for one account.
 pub trait Source: Send + Sync {
     /// The account's ID, once known (from the configuration or the first refresh).

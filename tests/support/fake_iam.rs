@@ -336,13 +336,7 @@ async fn handle(
                 "User is not authorized to perform this action",
             ))
         }
-        Some(FaultKind::NoSuchEntity) => {
-            return Ok(error(
-                StatusCode::NOT_FOUND,
-                "NoSuchEntity",
-                "The entity cannot be found",
-            ))
-        }
+        Some(FaultKind::NoSuchEntity) => return Ok(no_such_entity("The entity cannot be found")),
         Some(FaultKind::Malformed) => {
             return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))
         }
