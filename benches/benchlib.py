@@ -391,3 +391,16 @@ def python_package_version(name):
     except Exception:  # noqa: BLE001 - any failure just means "unknown"
         return "unknown"
 
+
+
+# --- for benchmarks written in other languages (benches/own_cost.rs) -----------------------
+
+if __name__ == "__main__":
+    # `benchlib.py machine`: the machine lines, one per line.
+    # `benchlib.py write-section NAME < BODY`: replaces the section NAME with standard input.
+    if sys.argv[1:2] == ["machine"]:
+        print("\n".join(machine()))
+    elif sys.argv[1:2] == ["write-section"] and len(sys.argv) == 3:
+        write_section(sys.argv[2], sys.stdin.read())
+    else:
+        sys.exit("usage: benchlib.py machine | benchlib.py write-section NAME < BODY")

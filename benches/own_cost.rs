@@ -4,44 +4,33 @@
 //! `--runs N`, `--concurrency N`, `--no-write`). Writes the `own-cost` section of
 //! `docs/benchmarks.md`.
 //!
-//! Layout: the fake IAM of the tests (`tests/support/fake_iam.rs`, zero latency) runs in this
-//! process; the release binary cargo built for this bench runs as a child against it, once per
+//! Layout: the fake IAM of the tests (the testkit crate's `fake_iam`, zero latency) runs in
+//! this process; the release binary cargo built for this bench runs as a child against it, once per
 //! measurement, refreshing once at start (`refresh.interval = 1h`). Once `/-/ready` answers 200
 //! the bench reads the child's CPU time (`/proc/PID/stat`), `/metrics` plain and gzipped (the
 //! refresh duration and request counts are the exporter's own metrics), and its peak RSS
 //! (`VmHWM`), then stops it. Variants run interleaved within each round, and medians are
-//! reported: the machine is shared and noisy.
-
-// Its `self_tests` module is compiled in bench builds too, where its import goes unused.
-#[allow(unused_imports)]
-#[path = "../tests/support/fake_iam.rs"]
-mod fake_iam;
+//! reported: the machine is shared and noisy. The HTTP client and the metrics parser are the
+//! tests' (testkit); the machine description and the Markdown section are written by the
+//! Python benchmarks' library (`benches/benchlib.py`), so every section looks alike.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use fake_iam::{FakeIam, Report, State};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use clap::{Arg, ArgAction};
+use iam_key_exporter_testkit::fake_iam::{self, FakeIam, Report, State};
+use iam_key_exporter_testkit::{http, Scrape};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
-/// The document the section goes into, and the section's name.
-const DOC: &str = "docs/benchmarks.md";
+/// The section of `docs/benchmarks.md` this bench writes.
 const SECTION: &str = "own-cost";
-const ALL_SECTIONS: [&str; 3] = ["against-moto", "own-cost", "scrape-serving"];
-const DOC_HEADER: &str = "# Benchmarks
-
-Made by the commands in [`benches/`](../benches/README.md); each command rewrites only its own
-section below, between its `BEGIN`/`END` comments. The machine is shared and noisy: every number is
-the median of several runs, and the variants compared in a section were run interleaved in the same
-run, so their ratios mean more than any absolute number.
-";
 const COMMAND: &str = "cargo bench --bench own_cost";
 
 /// How the exporter is configured for one measurement.
@@ -124,37 +113,48 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        sizes: vec![5_000, 50_000, 100_000],
-        runs: None,
-        concurrency: None,
-        write: true,
-    };
-    let mut given = std::env::args().skip(1);
-    while let Some(arg) = given.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || inline.clone().or_else(|| given.next()).unwrap_or_default();
-        match name.as_str() {
-            // cargo bench passes `--bench` to every bench binary.
-            "--bench" => {}
-            "--sizes" => {
-                args.sizes = value()
-                    .split(',')
-                    .map(|n| n.trim().replace('_', "").parse().expect("--sizes: numbers"))
-                    .collect();
-            }
-            "--runs" => args.runs = Some(value().parse().expect("--runs: a number")),
-            "--concurrency" => args.concurrency = Some(value()),
-            "--no-write" => args.write = false,
-            other => panic!(
-                "unknown argument {other}; known: --sizes N,N --runs N --concurrency N --no-write"
-            ),
-        }
+    let matches = clap::Command::new("own_cost")
+        .about("Benchmark B: the exporter's own cost against the fake IAM")
+        // cargo bench passes `--bench` to every bench binary.
+        .arg(
+            Arg::new("bench")
+                .long("bench")
+                .action(ArgAction::SetTrue)
+                .hide(true),
+        )
+        .arg(
+            Arg::new("sizes")
+                .long("sizes")
+                .value_name("N,N")
+                .help("Users per measurement"),
+        )
+        .arg(
+            Arg::new("runs")
+                .long("runs")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize)),
+        )
+        .arg(Arg::new("concurrency").long("concurrency").value_name("N"))
+        .arg(
+            Arg::new("no-write")
+                .long("no-write")
+                .action(ArgAction::SetTrue),
+        )
+        .get_matches();
+    let sizes = matches.get_one::<String>("sizes").map_or_else(
+        || vec![5_000, 50_000, 100_000],
+        |list| {
+            list.split(',')
+                .map(|n| n.trim().replace('_', "").parse().expect("--sizes: numbers"))
+                .collect()
+        },
+    );
+    Args {
+        sizes,
+        runs: matches.get_one::<usize>("runs").copied(),
+        concurrency: matches.get_one::<String>("concurrency").cloned(),
+        write: !matches.get_flag("no-write"),
     }
-    args
 }
 
 fn main() {
@@ -365,32 +365,21 @@ async fn measure_child(
     }
     let peak_rss = proc_status_kib(pid, "VmHWM")? * 1024;
 
-    let text = String::from_utf8_lossy(&plain);
-    let mut refresh = None;
-    let mut succeeded = false;
-    let mut counted = (None, None);
+    let scrape = Scrape::parse(&String::from_utf8_lossy(&plain));
+    let one = |name: &str| scrape.find(name, &[]).first().map(|sample| sample.value);
+    let refresh = one("iam_exporter_refresh_duration_seconds");
+    let succeeded = one("iam_exporter_refresh_success").is_some_and(|value| value > 0.5);
+    let counted = (
+        one("iam_account_users").map(|v| v as usize),
+        one("iam_account_users_with_multiple_active_access_keys").map(|v| v as usize),
+    );
     let mut requests = BTreeMap::new();
-    for line in text.lines().filter(|line| !line.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let value: f64 = value.parse().unwrap_or(f64::NAN);
-        if series.starts_with("iam_exporter_refresh_duration_seconds{") {
-            refresh = Some(value);
-        } else if series.starts_with("iam_exporter_refresh_success{") {
-            succeeded = value > 0.5;
-        } else if series.starts_with("iam_account_users{") {
-            counted.0 = Some(value as usize);
-        } else if series.starts_with("iam_account_users_with_multiple_active_access_keys{") {
-            counted.1 = Some(value as usize);
-        } else if series.starts_with("iam_exporter_aws_requests_total{")
-            && series.contains("outcome=\"success\"")
-        {
-            if let Some(operation) = label(series, "operation") {
-                requests.insert(operation.to_owned(), value as u64);
-            }
-        } else if series.starts_with("iam_exporter_aws_requests_total{") && value > 0.0 {
-            return Err(format!("a request failed: {line}"));
+    for sample in scrape.find("iam_exporter_aws_requests_total", &[]) {
+        let operation = &sample.labels["operation"];
+        if sample.labels["outcome"] == "success" {
+            requests.insert(operation.clone(), sample.value as u64);
+        } else if sample.value > 0.0 {
+            return Err(format!("a request failed: {sample:?}"));
         }
     }
     if !succeeded {
@@ -415,57 +404,15 @@ async fn measure_child(
     })
 }
 
-fn label<'a>(series: &'a str, name: &str) -> Option<&'a str> {
-    let start = series.find(&format!("{name}=\""))? + name.len() + 2;
-    let len = series[start..].find('"')?;
-    Some(&series[start..start + len])
-}
-
-/// A GET over a fresh connection (`Connection: close`): status and body.
+/// A GET over a fresh connection: status and body.
 async fn get(addr: SocketAddr, path: &str, gzip: bool) -> std::io::Result<(u16, Vec<u8>)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let encoding = if gzip {
-            "Accept-Encoding: gzip\r\n"
-        } else {
-            ""
-        };
-        stream
-            .write_all(
-                format!(
-                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{encoding}Connection: close\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let invalid =
-            || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(invalid)?;
-        let head = String::from_utf8_lossy(&response[..split]).into_owned();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(invalid)?;
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "chunked bodies are not supported by this client",
-            ));
-        }
-        Ok((status, response[split + 4..].to_vec()))
+    let headers: &[(&str, &str)] = if gzip {
+        &[("Accept-Encoding", "gzip")]
+    } else {
+        &[]
     };
-    tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    let response = http::try_request(addr, "GET", path, headers).await?;
+    Ok((response.status, response.body))
 }
 
 /// (user + system, system) CPU seconds of a process (`self` or a PID).
@@ -833,75 +780,36 @@ fn report(
     out.join("\n")
 }
 
-/// What the numbers were measured on.
-fn machine() -> Vec<String> {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let cpuinfo = read("/proc/cpuinfo");
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
-        .map_or("unknown CPU".to_owned(), |(_, model)| {
-            model.trim().to_owned()
-        });
-    let mem_kib: f64 = read("/proc/meminfo")
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = read("/proc/sys/kernel/osrelease");
-    let load: Vec<String> = read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .map(str::to_owned)
-        .collect();
-    let revision = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|rev| !rev.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let now = fake_iam::iso8601(fake_iam::now());
-    vec![
-        format!(
-            "Machine: {cpus} CPUs ({cpu}), {:.1} GiB memory, Linux {}; load average at start {}",
-            mem_kib / 1024.0 / 1024.0,
-            kernel.trim(),
-            load.join(" ")
-        ),
-        format!(
-            "Date: {} {} UTC; exporter at `{revision}` (release build)",
-            &now[..10],
-            &now[11..16]
-        ),
-    ]
+/// Runs `benches/benchlib.py` with `args`, `input` on its standard input; its output.
+fn benchlib(args: &[&str], input: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/benchlib.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run python3 {}: {err}", script.display()));
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write to benchlib.py");
+    let output = child.wait_with_output().expect("benchlib.py runs");
+    assert!(output.status.success(), "benchlib.py {args:?} failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Replaces this bench's section of the document, creating the document when missing.
+/// What the numbers were measured on, as `benchlib.py` describes it for every section.
+fn machine() -> Vec<String> {
+    benchlib(&["machine"], "")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replaces this bench's section of `docs/benchmarks.md`.
 fn write_section(body: &str) {
-    let begin = format!("<!-- BEGIN {SECTION} -->");
-    let end = format!("<!-- END {SECTION} -->");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    if text.is_empty() {
-        text = DOC_HEADER.to_owned();
-        for section in ALL_SECTIONS {
-            text.push_str(&format!(
-                "\n<!-- BEGIN {section} -->\n_Not run yet._\n<!-- END {section} -->\n"
-            ));
-        }
-    }
-    let block = format!("{begin}\n{}\n{end}", body.trim());
-    text = match (text.find(&begin), text.find(&end)) {
-        (Some(start), Some(stop)) if start < stop => {
-            format!("{}{block}{}", &text[..start], &text[stop + end.len()..])
-        }
-        _ => format!("{}\n\n{block}\n", text.trim_end()),
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).expect("create docs/");
-    }
-    std::fs::write(&path, text).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
-    eprintln!("own_cost: wrote the {SECTION} section of {DOC}");
+    benchlib(&["write-section", SECTION], body);
 }

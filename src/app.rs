@@ -1,26 +1,42 @@
-//! The application: everything built from a [`Config`] and run until a shutdown signal.
+//! The application: everything built from a [`Config`], and the one error type `main` maps
+//! to an exit code.
 //!
-//! Built in two steps so that problems surface in order: [`Application::build`] binds the port
-//! (a taken port fails at once) and sets up the AWS clients and metrics; [`Application::run`]
-//! starts the refresh loop and the server and returns when `shutdown` completes and the
-//! server has drained. Tests bind port 0 and read [`Application::local_addr`].
+//! The daemon is built in two steps so that problems surface in order:
+//! [`Application::build`] binds the port (a taken port fails at once) and sets up the AWS
+//! clients and metrics; [`Application::run`] starts the refresh loop and the server and
+//! returns when `shutdown` completes and the server has drained. Tests bind port 0 and read
+//! [`Application::local_addr`]. [`audit`] is the one-shot `check`.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use aws_sdk_iam::config::SharedCredentialsProvider;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
-use crate::metrics::{KeyIdDisplay, Metrics};
+use crate::accounts;
+use crate::aws::Uncounted;
+use crate::check::{self, CheckError, Findings};
+use crate::config::{Config, ConfigError};
+use crate::error::error_chain;
+use crate::exposition::{KeyIdDisplay, Metrics, Published};
+use crate::health::Readiness;
 use crate::refresh::Refresher;
-use crate::server::{self, ServerState};
+use crate::server;
 
-/// Why the application could not be built.
+/// Everything that can end the program with an error; [`Error::exit_code`] is the one map
+/// from failures to exit codes.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum Error {
+    /// The command line was wrong (or asked for `--help`/`--version`, which clap reports
+    /// this way).
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The listen address is taken or not ours.
     #[error("cannot listen on {address}")]
     Bind {
@@ -33,6 +49,35 @@ pub enum BuildError {
     /// The metric registry refused a metric (a bug, never the user's input).
     #[error("cannot set up the metrics")]
     Metrics(#[from] prometheus::Error),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// `check` could not collect an account.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+}
+
+impl Error {
+    /// 0 for `--help` and `--version`; 2 for everything else that fails (bad usage or
+    /// configuration, a port that cannot be bound, AWS unreachable or refusing in `check`).
+    /// Exit code 1 is kept for `check`'s "violations found", which is not an error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(err) if err.exit_code() == 0 => ExitCode::SUCCESS,
+            _ => ExitCode::from(2),
+        }
+    }
+
+    /// Says what went wrong on standard error, with the whole cause chain.
+    pub fn report(&self) {
+        match self {
+            // clap formats its own messages, help and version included.
+            Error::Usage(err) => {
+                let _ = err.print();
+            }
+            other => eprintln!("iam-key-exporter: {}", error_chain(other)),
+        }
+    }
 }
 
 /// A built, not yet running, exporter.
@@ -40,13 +85,14 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     config: Config,
-    state: Arc<ServerState>,
+    body: Arc<Published>,
+    ready: Readiness,
     refresher: Refresher,
 }
 
 impl Application {
     /// Builds the exporter with the default AWS credential chain.
-    pub async fn build(config: Config) -> Result<Self, BuildError> {
+    pub async fn build(config: Config) -> Result<Self, Error> {
         Self::build_with_credentials(config, None).await
     }
 
@@ -54,27 +100,28 @@ impl Application {
     pub async fn build_with_credentials(
         config: Config,
         credentials: Option<SharedCredentialsProvider>,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, Error> {
         let address = config.web.listen_address;
         let listener = server::bind(address)
             .await
-            .map_err(|source| BuildError::Bind { address, source })?;
+            .map_err(|source| Error::Bind { address, source })?;
         let local_addr = listener
             .local_addr()
-            .map_err(|source| BuildError::Bind { address, source })?;
+            .map_err(|source| Error::Bind { address, source })?;
         let key_ids = if config.collector.mask_access_key_ids {
             KeyIdDisplay::LastFour
         } else {
             KeyIdDisplay::Full
         };
         let metrics = Arc::new(Metrics::new(config.refresh.interval, key_ids)?);
-        let sources =
-            crate::source::build_all(&config, metrics.request_observer(), credentials).await;
-        let state = Arc::new(ServerState::new(metrics.render()?));
+        let sources = accounts::watched(&config, metrics.request_observer(), credentials).await;
+        let body = Arc::new(Published::new(metrics.render()?));
+        let ready = Readiness::default();
         let refresher = Refresher::new(
             sources,
             metrics,
-            state.clone(),
+            body.clone(),
+            ready.clone(),
             config.refresh.interval,
             config.refresh.timeout,
         );
@@ -82,7 +129,8 @@ impl Application {
             listener,
             local_addr,
             config,
-            state,
+            body,
+            ready,
             refresher,
         })
     }
@@ -99,7 +147,8 @@ impl Application {
             listener,
             local_addr,
             config,
-            state,
+            body,
+            ready,
             refresher,
         } = self;
         tracing::info!(
@@ -113,15 +162,22 @@ impl Application {
         );
         let (stop_tx, stop_rx) = watch::channel(false);
         let refresh = tokio::spawn(refresher.run(stop_rx));
-        let server_state = state.clone();
+        let stopping_ready = ready.clone();
         let stopping = async move {
             shutdown.await;
             tracing::info!("shutting down");
-            server_state.set_ready(false);
+            stopping_ready.set(false);
             let _ = stop_tx.send(true);
         };
+        let state = server::State { body, ready };
         server::serve(listener, state, config.web, stopping).await;
         let _ = refresh.await;
         tracing::info!("stopped");
     }
+}
+
+/// `check`: collects every watched account once, with no metrics and no server.
+pub async fn audit(config: &Config) -> Result<Findings, Error> {
+    let sources = accounts::watched(config, Arc::new(Uncounted), None).await;
+    Ok(check::run(&sources, config.refresh.timeout).await?)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
-use crate::source::{Source, SourceError};
+use crate::source::{collect_within, Source, SourceError};
 
 /// The control, as CIS numbers it.
 pub const CONTROL: &str = "CIS AWS Foundations Benchmark 1.13 (v1.4-v3.0) / 1.12 (v5): \
@@ -30,6 +30,28 @@ pub enum OutputFormat {
     Table,
     /// One JSON document, for pipelines.
     Json,
+}
+
+impl OutputFormat {
+    /// The names `--output` accepts.
+    pub(crate) const NAMES: [&'static str; 2] = ["table", "json"];
+
+    /// The format named `name`.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "table" => Some(OutputFormat::Table),
+            "json" => Some(OutputFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The name `--output` takes.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Json => "json",
+        }
+    }
 }
 
 /// A collection failed.
@@ -57,14 +79,14 @@ pub async fn run(sources: &[Arc<dyn Source>], timeout: Duration) -> Result<Findi
     let checked_at = SystemTime::now();
     let mut snapshots = Vec::with_capacity(sources.len());
     for source in sources {
-        let result = crate::source::collect_within(source.as_ref(), timeout).await;
+        let result = collect_within(source.as_ref(), timeout).await;
         match result {
             Ok(snapshot) => snapshots.push(snapshot),
             Err(source_err) => {
                 return Err(CheckError {
                     account: source
                         .account_id()
-                        .unwrap_or_else(|| crate::metrics::UNKNOWN_ACCOUNT.to_owned()),
+                        .unwrap_or_else(|| crate::source::UNKNOWN_ACCOUNT.to_owned()),
                     source: source_err,
                 })
             }

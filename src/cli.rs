@@ -1,82 +1,221 @@
-//! Command-line arguments as typed, in the Prometheus exporter-toolkit style
-//! (`--web.listen-address`). They are raw: [`crate::config`] validates them with the other
-//! layers.
+//! The command line, in the Prometheus exporter-toolkit style (`--web.listen-address`).
+//!
+//! The flags are built from the settings table ([`crate::config::settings`]): each flag's name,
+//! help text and shown default come from there, so `--help` cannot disagree with the
+//! configuration. Flags stay raw text: [`crate::config`] validates them with the other layers.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, ArgMatches, Command as ClapCommand};
 
 use crate::check::OutputFormat;
+use crate::config::settings::{self, FlagScope};
 use crate::config::{Overrides, CONFIG_FILE_ENV};
 
-/// Prometheus exporter for the CIS AWS control "only one active access key per IAM user".
-#[derive(Debug, Parser)]
-#[command(name = "iam-key-exporter", version, about, long_about = None)]
+/// What the user asked for.
+#[derive(Debug)]
 pub struct Cli {
-    /// Configuration file, TOML or YAML by extension.
-    #[arg(long = "config.file", env = CONFIG_FILE_ENV, value_name = "PATH", global = true)]
-    pub config_file: Option<PathBuf>,
-    /// Address to listen on for the metrics page [default: :10027].
-    #[arg(long = "web.listen-address", value_name = "ADDRESS", global = true)]
-    pub listen_address: Option<String>,
-    /// Path under which to expose metrics [default: /metrics].
-    #[arg(long = "web.telemetry-path", value_name = "PATH", global = true)]
-    pub telemetry_path: Option<String>,
-    /// Time between two refreshes of the IAM data [default: 5m].
-    #[arg(long = "refresh.interval", value_name = "DURATION", global = true)]
-    pub refresh_interval: Option<String>,
-    /// Only log messages with the given severity or above: debug, info, warn, error
-    /// [default: info].
-    #[arg(long = "log.level", value_name = "LEVEL", global = true)]
-    pub log_level: Option<String>,
-    /// Output format of log messages: logfmt, json [default: logfmt].
-    #[arg(long = "log.format", value_name = "FORMAT", global = true)]
-    pub log_format: Option<String>,
-    /// What to do; without a command, run the exporter.
-    #[command(subcommand)]
-    pub command: Option<Command>,
+    /// The config file and flag values, for [`crate::Config::load`].
+    pub overrides: Overrides,
+    /// What to run.
+    pub command: Command,
 }
 
-/// Subcommands.
-#[derive(Debug, Subcommand)]
+/// The commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    /// Audit once and exit: 0 when every user has at most one active key, 1 when some user
-    /// has more, 2 on error.
+    /// The exporter (no subcommand).
+    Serve,
+    /// `check`: audit once and exit with the verdict.
     Check {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        /// `--output`.
+        output: OutputFormat,
     },
 }
 
-/// `check --output`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Output {
-    /// Aligned columns, for people.
-    Table,
-    /// One JSON document, for pipelines.
-    Json,
+const CONFIG_FILE: &str = "config.file";
+const OUTPUT: &str = "output";
+
+/// The clap command, with every flag from the settings table.
+pub(crate) fn command() -> ClapCommand {
+    let flag = |setting: &'static settings::Setting| {
+        let (name, _) = setting.flag.expect("only settings with a flag");
+        let default = setting.default.unwrap_or("unset");
+        Arg::new(name)
+            .long(name)
+            .value_name(value_name(setting))
+            .help(format!("{} [default: {default}]", setting.help))
+            .action(ArgAction::Set)
+    };
+    let config_file = Arg::new(CONFIG_FILE)
+        .long(CONFIG_FILE)
+        .env(CONFIG_FILE_ENV)
+        .value_name("PATH")
+        .value_parser(clap::value_parser!(PathBuf))
+        .help("Configuration file, TOML or YAML by extension.")
+        .global(true);
+    let mut check = ClapCommand::new("check")
+        .about(
+            "Audit once and exit: 0 when every user has at most one active key, 1 when some \
+             user has more, 2 on error",
+        )
+        .arg(
+            Arg::new(OUTPUT)
+                .long(OUTPUT)
+                .value_name("FORMAT")
+                .value_parser(PossibleValuesParser::new(OutputFormat::NAMES))
+                .default_value(OutputFormat::Table.as_str())
+                .help("Output format: `table` for people, `json` for pipelines."),
+        );
+    let mut root = ClapCommand::new("iam-key-exporter")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(env!("CARGO_PKG_DESCRIPTION"))
+        .arg(config_file);
+    for setting in settings::ALL {
+        match setting.flag {
+            Some((_, FlagScope::Daemon)) => root = root.arg(flag(setting)),
+            Some((_, FlagScope::Global)) => {
+                root = root.arg(flag(setting));
+                check = check.arg(flag(setting));
+            }
+            None => {}
+        }
+    }
+    root.subcommand(check)
 }
 
-impl From<Output> for OutputFormat {
-    fn from(output: Output) -> Self {
-        match output {
-            Output::Table => OutputFormat::Table,
-            Output::Json => OutputFormat::Json,
-        }
+/// The placeholder in `--help`: `DURATION`, `ADDRESS`, ...
+fn value_name(setting: &settings::Setting) -> &'static str {
+    match setting.key.rsplit('.').next() {
+        Some("listen_address") => "ADDRESS",
+        Some("telemetry_path") => "PATH",
+        Some("interval") => "DURATION",
+        Some("level") => "LEVEL",
+        Some("format") => "FORMAT",
+        _ => "VALUE",
     }
 }
 
 impl Cli {
-    /// The flags that override configuration keys.
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            config_file: self.config_file.clone(),
-            listen_address: self.listen_address.clone(),
-            telemetry_path: self.telemetry_path.clone(),
-            refresh_interval: self.refresh_interval.clone(),
-            log_level: self.log_level.clone(),
-            log_format: self.log_format.clone(),
+    /// Parses the process's arguments.
+    pub fn parse() -> Result<Cli, clap::Error> {
+        Self::parse_from(std::env::args_os())
+    }
+
+    /// Parses `args` (the program name first).
+    pub fn parse_from(
+        args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    ) -> Result<Cli, clap::Error> {
+        let matches = command().try_get_matches_from(args)?;
+        let (command, sub) = match matches.subcommand() {
+            Some(("check", sub)) => {
+                let output = sub
+                    .get_one::<String>(OUTPUT)
+                    .and_then(|name| OutputFormat::parse(name))
+                    .unwrap_or(OutputFormat::Table);
+                (Command::Check { output }, Some(sub))
+            }
+            _ => (Command::Serve, None),
+        };
+        let mut overrides = Overrides {
+            config_file: matches.get_one::<PathBuf>(CONFIG_FILE).cloned(),
+            ..Overrides::default()
+        };
+        for setting in settings::ALL {
+            let Some(name) = setting.flag_name() else {
+                continue;
+            };
+            let value = sub
+                .and_then(|sub| flag_value(sub, name))
+                .or_else(|| flag_value(&matches, name));
+            if let Some(value) = value {
+                overrides = overrides.with_flag(setting, value);
+            }
         }
+        Ok(Cli { overrides, command })
+    }
+}
+
+fn flag_value(matches: &ArgMatches, name: &str) -> Option<String> {
+    matches.try_get_one::<String>(name).ok().flatten().cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn help(command: &mut ClapCommand) -> String {
+        command.render_long_help().to_string()
+    }
+
+    /// Every flag's help line says the setting's help text and its default.
+    #[test]
+    fn the_help_text_states_each_flags_help_and_default() {
+        let mut root = command();
+        let daemon = help(&mut root);
+        let check = help(root.find_subcommand_mut("check").unwrap());
+        for setting in settings::ALL {
+            let Some((name, scope)) = setting.flag else {
+                continue;
+            };
+            let default = format!("[default: {}]", setting.default.unwrap_or("unset"));
+            for (text, expected) in [(&daemon, true), (&check, scope == FlagScope::Global)] {
+                let at = text.find(&format!("--{name} <"));
+                assert_eq!(at.is_some(), expected, "--{name} in:\n{text}");
+                if let Some(at) = at {
+                    let entry = &text[at..];
+                    let entry = &entry[..entry.find("\n  -").unwrap_or(entry.len())];
+                    let flat = entry.split_whitespace().collect::<Vec<_>>().join(" ");
+                    assert!(flat.contains(setting.help), "{flat}");
+                    assert!(flat.contains(&default), "{flat}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flags_become_overrides_of_their_keys() {
+        let cli = Cli::parse_from([
+            "iam-key-exporter",
+            "--refresh.interval",
+            "1m",
+            "--log.level=debug",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Command::Serve);
+        let keys: Vec<(&str, &str)> = cli
+            .overrides
+            .flags
+            .iter()
+            .map(|(s, v)| (s.key, v.as_str()))
+            .collect();
+        assert_eq!(keys, [("refresh.interval", "1m"), ("log.level", "debug")]);
+    }
+
+    #[test]
+    fn check_takes_the_global_flags_but_not_the_daemons() {
+        let cli = Cli::parse_from([
+            "iam-key-exporter",
+            "check",
+            "--output",
+            "json",
+            "--log.format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Check {
+                output: OutputFormat::Json
+            }
+        );
+        assert_eq!(cli.overrides.flags.len(), 1);
+        let err = Cli::parse_from(["iam-key-exporter", "check", "--web.listen-address", ":1"])
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::parse_from(["iam-key-exporter", "check", "--output", "xml"]).unwrap_err();
+        assert!(err.to_string().contains("table"), "{err}");
     }
 }

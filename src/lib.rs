@@ -1,5 +1,5 @@
 //! `iam-key-exporter`: a Prometheus exporter for the CIS AWS Foundations control "only one
-//! active access key per IAM user" (1.13 in v1.4-v3.0, 1.12 in v5).
+//! active access key per IAM user" (1.13 in v1.4-v4.0, 1.12 in v5.0, 2.12 in v6.0).
 //!
 //! It recomputes in the background, for every IAM user of one or many accounts, how many
 //! access keys are active, and serves the counts as gauges on `/metrics`; `check` runs the
@@ -7,27 +7,45 @@
 //!
 //! # Layout
 //!
-//! The modules follow the data:
+//! The modules follow the data, and each imports only from modules earlier in this list
+//! (a test, `tests/integration/layout.rs`, holds the code to it):
 //!
-//! - [`config`]: flags, environment and file layered into one validated [`config::Config`].
-//! - [`aws`]: SDK set-up and the IAM/STS calls, each counted and its errors classified.
-//! - [`source`]: turns one account's IAM state into a snapshot (API mode or credential report).
-//! - [`snapshot`]: the plain data a refresh produces; no AWS or Prometheus types.
-//! - [`metrics`]: the registry, health metrics and rendering of snapshots into the body.
-//! - [`server`]: the HTTP server that hands out the pre-rendered body.
-//! - [`refresh`]: the loop that ties sources to metrics and server.
-//! - [`check`]: the one-shot audit.
-//! - [`app`]: builds all of the above from a config and runs it until shutdown.
-//! - [`cli`] and [`telemetry`]: the command line and logging.
+//! 1. Leaves, importing no other module: `snapshot` (the plain data a refresh produces; no AWS
+//!    or Prometheus types), `arn` (IAM ARNs and account IDs), `error` (cause chains),
+//!    `health` (the readiness flag).
+//! 2. `config`: flags, environment and file layered into one validated [`Config`]; every
+//!    setting is defined once in its `settings` table.
+//! 3. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
+//!    fixed set of kinds.
+//! 4. `source`: turns one account's IAM state into a snapshot (API mode or credential report).
+//! 5. `accounts`: the set of watched accounts, one source each.
+//! 6. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
+//! 7. `server`: the HTTP server that hands out the pre-rendered body.
+//! 8. `refresh`: the loop that ties sources to the exposition; `check`: the one-shot audit.
+//! 9. `cli` and `telemetry`: the command line and logging.
+//! 10. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
+//!     type `main` maps to an exit code.
 
-pub mod app;
-pub mod aws;
-pub mod check;
-pub mod cli;
-pub mod config;
-pub mod metrics;
-pub mod refresh;
-pub mod server;
-pub mod snapshot;
-pub mod source;
+mod accounts;
+mod app;
+mod arn;
+mod aws;
+mod check;
+mod cli;
+mod config;
+mod error;
+mod exposition;
+mod health;
+mod refresh;
+mod server;
+mod snapshot;
+mod source;
 pub mod telemetry;
+
+pub use app::{audit, Application, Error};
+pub use check::{Findings, OutputFormat};
+pub use cli::{Cli, Command};
+pub use config::{
+    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, KeyError, LogConfig, LogFormat,
+    LogLevel, Overrides, RefreshConfig, SourceKind, WebConfig,
+};

@@ -1,57 +1,48 @@
-//! The `iam-key-exporter` binary: parse, configure, run, map the outcome to an exit code
-//! (0 ok, 1 violations found by `check` or a runtime failure, 2 bad configuration or usage).
+//! The `iam-key-exporter` binary: parse, configure, run, and map the outcome to an exit code
+//! in one place: 0 ok (and `check` found no violation), 1 `check` found violations, 2 any
+//! error (usage, configuration, a port that cannot be bound, AWS unreachable in `check`).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::Parser;
-
-use iam_key_exporter::app::Application;
-use iam_key_exporter::check::{self, OutputFormat};
-use iam_key_exporter::cli::{Cli, Command};
-use iam_key_exporter::config::Config;
-use iam_key_exporter::metrics::{KeyIdDisplay, Metrics};
-use iam_key_exporter::source::error_chain;
-use iam_key_exporter::telemetry;
-
-const USAGE_ERROR: u8 = 2;
+use iam_key_exporter::{audit, telemetry, Application, Cli, Command, Config, Error, OutputFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(&cli.overrides()) {
-        Ok(config) => config,
+    match run() {
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("iam-key-exporter: {err}");
-            return ExitCode::from(USAGE_ERROR);
+            err.report();
+            err.exit_code()
         }
-    };
-    telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match cli.command {
-        None => runtime.block_on(serve(config)),
-        Some(Command::Check { output }) => runtime.block_on(audit(config, output.into())),
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
-    let app = match Application::build(config).await {
-        Ok(app) => app,
-        Err(err) => {
-            tracing::error!(error = %error_chain(&err), "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    app.run(shutdown_signal()).await;
-    ExitCode::SUCCESS
+fn run() -> Result<ExitCode, Error> {
+    let cli = Cli::parse()?;
+    let config = Config::load(&cli.overrides)?;
+    telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    match cli.command {
+        Command::Serve => runtime.block_on(async {
+            let app = Application::build(config).await?;
+            app.run(shutdown_signal()).await;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Check { output } => runtime.block_on(async {
+            let findings = audit(&config).await?;
+            match output {
+                OutputFormat::Table => print!("{}", findings.to_table()),
+                OutputFormat::Json => println!("{:#}", findings.to_json()),
+            }
+            Ok(if findings.compliant() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }),
+    }
 }
 
 /// Completes on the first SIGINT or SIGTERM; a second one aborts at once.
@@ -77,34 +68,5 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
-    }
-}
-
-async fn audit(config: Config, format: OutputFormat) -> ExitCode {
-    let metrics = match Metrics::new(config.refresh.interval, KeyIdDisplay::Full) {
-        Ok(metrics) => Arc::new(metrics),
-        Err(err) => {
-            eprintln!("iam-key-exporter: {err}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
-    let sources =
-        iam_key_exporter::source::build_all(&config, metrics.request_observer(), None).await;
-    match check::run(&sources, config.refresh.timeout).await {
-        Ok(findings) => {
-            match format {
-                OutputFormat::Table => print!("{}", findings.to_table()),
-                OutputFormat::Json => println!("{:#}", findings.to_json()),
-            }
-            if findings.compliant() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(err) => {
-            eprintln!("iam-key-exporter: {}", error_chain(&err));
-            ExitCode::from(USAGE_ERROR)
-        }
     }
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::metrics::{Metrics, UNKNOWN_ACCOUNT};
-use crate::server::ServerState;
-use crate::source::{collect_within, error_chain, Source};
+use crate::error::error_chain;
+use crate::exposition::{Metrics, Published};
+use crate::health::Readiness;
+use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
 
 /// One account's source and whether it has ever succeeded.
 struct Target {
@@ -22,20 +23,23 @@ struct Target {
 }
 
 /// Refreshes every account, on demand or on a schedule.
-pub struct Refresher {
+pub(crate) struct Refresher {
     targets: Vec<Target>,
     metrics: Arc<Metrics>,
-    state: Arc<ServerState>,
+    body: Arc<Published>,
+    ready: Readiness,
     interval: Duration,
     timeout: Duration,
 }
 
 impl Refresher {
-    /// A refresher over `sources` publishing into `metrics` and `state`.
+    /// A refresher over `sources` publishing into `metrics` and `body`, and setting `ready`
+    /// once every account has succeeded.
     pub fn new(
         sources: Vec<Arc<dyn Source>>,
         metrics: Arc<Metrics>,
-        state: Arc<ServerState>,
+        body: Arc<Published>,
+        ready: Readiness,
         interval: Duration,
         timeout: Duration,
     ) -> Self {
@@ -54,7 +58,8 @@ impl Refresher {
         Refresher {
             targets,
             metrics,
-            state,
+            body,
+            ready,
             interval,
             timeout,
         }
@@ -66,7 +71,7 @@ impl Refresher {
         let results =
             futures_util::future::join_all(self.targets.iter().map(|t| self.refresh(t))).await;
         match self.metrics.render() {
-            Ok(rendered) => self.state.publish(rendered),
+            Ok(rendered) => self.body.publish(rendered),
             Err(err) => {
                 tracing::error!(error = %err, "cannot render the metrics; still serving the previous body")
             }
@@ -75,7 +80,7 @@ impl Refresher {
             .targets
             .iter()
             .all(|t| t.succeeded_once.load(Ordering::SeqCst));
-        self.state.set_ready(ready);
+        self.ready.set(ready);
         results.into_iter().all(|ok| ok)
     }
 
@@ -106,12 +111,17 @@ impl Refresher {
                     .source
                     .account_id()
                     .unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned());
+                let served = if target.succeeded_once.load(Ordering::SeqCst) {
+                    "refresh failed; still serving the last successful data"
+                } else {
+                    "refresh failed; no data for this account yet"
+                };
                 tracing::error!(
                     account_id = %account,
                     kind = err.kind().as_str(),
                     duration_seconds = took.as_secs_f64(),
                     error = %error_chain(&err),
-                    "refresh failed; still serving the last successful data"
+                    "{served}"
                 );
                 self.metrics.refresh_failed(&account, err.kind(), took);
                 false

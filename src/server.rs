@@ -1,7 +1,7 @@
 //! The HTTP server: the metrics page, a landing page and the health endpoints.
 //!
 //! Serving costs no rendering: the refresh loop publishes a pre-rendered body (plain and
-//! gzipped) into [`ServerState`], and a scrape sends one of them. The server is built the
+//! gzipped) into [`Published`], and a scrape sends one of them. The server is built the
 //! way an admin server should be: a header-read timeout and a small buffer so slow or large
 //! requests cannot hold resources, a cap on connections, 405 for anything but GET and HEAD,
 //! and a graceful shutdown that lets running requests finish.
@@ -9,8 +9,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,7 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::WebConfig;
-use crate::metrics::Rendered;
+use crate::exposition::Published;
+use crate::health::Readiness;
 
 /// The exposition format's content type.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -33,53 +33,22 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// How long running requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the refresh loop shares with the server.
-pub struct ServerState {
-    /// The latest rendered metrics.
-    body: RwLock<Arc<Rendered>>,
-    /// Set after the first successful refresh of every account; cleared on shutdown.
-    ready: AtomicBool,
-}
-
-impl ServerState {
-    /// State serving `initial` until the first refresh publishes.
-    pub fn new(initial: Rendered) -> Self {
-        ServerState {
-            body: RwLock::new(Arc::new(initial)),
-            ready: AtomicBool::new(false),
-        }
-    }
-
-    /// Replaces the served body.
-    pub fn publish(&self, rendered: Rendered) {
-        *self.body.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
-    }
-
-    /// The served body.
-    pub fn body(&self) -> Arc<Rendered> {
-        self.body.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Marks the exporter ready (or not) for `/-/ready`.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
-    }
-
-    /// Whether `/-/ready` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-}
-
 /// Binds the listening socket, so that a taken port fails start-up before anything else runs.
-pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
+/// What the server answers from: the published body and the readiness flag.
+#[derive(Clone)]
+pub(crate) struct State {
+    pub body: Arc<Published>,
+    pub ready: Readiness,
+}
+
 /// Serves until `shutdown` completes, then drains running requests.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
-    state: Arc<ServerState>,
+    state: State,
     web: WebConfig,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -167,7 +136,7 @@ impl Routes {
         }
     }
 
-    fn respond(&self, state: &ServerState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    fn respond(&self, state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path();
         let known = path == self.telemetry_path
             || path == "/"
@@ -188,7 +157,7 @@ impl Routes {
         }
         match path {
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-            "/-/ready" if state.is_ready() => text(StatusCode::OK, "Ready\n"),
+            "/-/ready" if state.ready.get() => text(StatusCode::OK, "Ready\n"),
             "/-/ready" => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Not ready: waiting for the first successful refresh\n",
@@ -206,8 +175,8 @@ impl Routes {
     }
 }
 
-fn metrics(state: &ServerState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let rendered = state.body();
+fn metrics(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let rendered = state.body.body();
     let gzip = accepts_gzip(request.headers().get_all(header::ACCEPT_ENCODING));
     let body = if gzip {
         rendered.gzip.clone()

@@ -8,9 +8,9 @@ use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
 use super::{Account, Source, SourceError};
 use crate::aws::AwsError;
+use crate::aws::ErrorKind;
 use crate::config::CollectorConfig;
 use crate::snapshot::{AccountSnapshot, User};
-use crate::source::ErrorKind;
 
 /// Reads IAM through its list APIs.
 pub struct ApiSource {
@@ -88,7 +88,7 @@ impl ApiSource {
             Ok(present) => Ok(Some(present)),
             Err(err) if err.kind == ErrorKind::AccessDenied => {
                 tracing::warn!(
-                    error = %super::error_chain(&err),
+                    error = %crate::error::error_chain(&err),
                     "cannot tell whether the root user has access keys; grant iam:GetAccountSummary"
                 );
                 Ok(None)

@@ -301,7 +301,7 @@ fn unquoted_commas(
 /// `arn:aws:iam::123456789012:user/division/name` → (`123456789012`, `/division/`);
 /// the root row's `arn:aws:iam::123456789012:root` → (`123456789012`, `/`).
 fn parse_arn(arn: &str) -> Option<(String, String)> {
-    let (account, resource) = crate::aws::split_iam_arn(arn)?;
+    let (account, resource) = crate::arn::split_iam_arn(arn)?;
     if resource == "root" {
         return Some((account.to_owned(), "/".to_owned()));
     }

@@ -9,64 +9,22 @@
 //!
 //! A source never touches Prometheus; the refresh loop publishes what it returns.
 
-pub mod api;
-pub mod credential_report;
+mod api;
+mod credential_report;
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::aws::{AwsError, Iam};
+use crate::aws::{AwsError, ErrorKind, Iam};
 use crate::config::{CollectorConfig, SourceKind};
 use crate::snapshot::AccountSnapshot;
 
-/// The fixed set of failure kinds, used as the `kind` and `outcome` label values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// AWS said to slow down (`Throttling`, HTTP 429).
-    Throttled,
-    /// The credentials may not make the call, or are invalid or expired.
-    AccessDenied,
-    /// A request or the whole refresh ran out of time.
-    Timeout,
-    /// The endpoint could not be reached (refused, reset, DNS).
-    Network,
-    /// AWS failed (HTTP 5xx) or answered something malformed.
-    Service,
-    /// The entity asked about no longer exists; skipped by the sources, so never a refresh error.
-    NotFound,
-    /// Anything else.
-    Other,
-}
-
-impl ErrorKind {
-    /// The kinds a refresh can fail with, in label order; pre-initialised so that rates work
-    /// from the first scrape.
-    pub const REFRESH_KINDS: [ErrorKind; 6] = [
-        ErrorKind::Throttled,
-        ErrorKind::AccessDenied,
-        ErrorKind::Timeout,
-        ErrorKind::Network,
-        ErrorKind::Service,
-        ErrorKind::Other,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::AccessDenied => "access_denied",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Network => "network",
-            ErrorKind::Service => "service",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Other => "other",
-        }
-    }
-}
+/// The account label value used before an account's ID is known (credentials that have never
+/// worked yet).
+pub const UNKNOWN_ACCOUNT: &str = "unknown";
 
 /// Why a source could not produce a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -97,22 +55,6 @@ impl SourceError {
             SourceError::MalformedReport(_) => ErrorKind::Service,
         }
     }
-}
-
-/// Formats an error with its whole cause chain: `outer: cause: root cause`.
-pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // The SDK's wrappers often repeat their inner error's text; say each thing once.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Collects a snapshot from `source`, abandoning it after `timeout` (`refresh.timeout`).
@@ -178,26 +120,4 @@ pub fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
             account, collector,
         )),
     }
-}
-
-/// Builds one source per configured account, sharing one base SDK configuration.
-///
-/// `credentials` replaces the default credential chain (tests and embedders); the binary
-/// passes `None`.
-pub async fn build_all(
-    config: &crate::config::Config,
-    observer: Arc<dyn crate::aws::RequestObserver>,
-    credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
-) -> Vec<Arc<dyn Source>> {
-    let base = crate::aws::sdk_config(&config.aws, credentials).await;
-    let mut sources = Vec::with_capacity(config.accounts.len());
-    for account in &config.accounts {
-        let sdk = crate::aws::account_sdk_config(&base, account).await;
-        let iam = Iam::new(&sdk, observer.clone());
-        sources.push(build(
-            Account::new(iam, account.account_id.clone()),
-            &config.collector,
-        ));
-    }
-    sources
 }

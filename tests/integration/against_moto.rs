@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::helpers::{get, project_dir, run, spawn_app, tool, Scrape};
+use crate::helpers::{get, run, spawn_app, temp_dir, tool, Scrape};
 use crate::moto::{Moto, Seed};
 
 /// 64 characters using every character IAM allows in a user name.
@@ -263,9 +263,12 @@ async fn an_iam_outage_keeps_the_last_data_and_the_exporter_recovers() {
 
     moto.restart().await;
     Seed(moto.iam()).user_with_keys("back", "/", 1, 0).await;
+    // A refresh may land between moto's restart and the seeding: wait for the seeded state,
+    // not for the first success.
     let scrape = app
-        .wait_for("the recovery", |s| {
+        .wait_for("the recovery with the re-seeded user", |s| {
             s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(1.0)
+                && active_keys(s, "back").is_some()
         })
         .await;
     assert_eq!(active_keys(&scrape, "back"), Some(1.0));
@@ -292,22 +295,18 @@ async fn promtool_accepts_the_metrics_page() {
     })
     .await;
     let body = get(app.addr, "/metrics", &[]).await.body;
-    let path = std::env::temp_dir().join(format!(
-        "iam-key-exporter-metrics-{}.txt",
-        std::process::id()
-    ));
+    let dir = temp_dir();
+    let path = dir.path().join("metrics.txt");
     std::fs::write(&path, &body).unwrap();
     let promtool = tool("promtool", "PROMTOOL");
     let shell = format!("{} check metrics < {}", promtool.display(), path.display());
     let (code, out, err) = run(std::path::Path::new("/bin/sh"), &["-c", &shell], &[], true).await;
-    let _ = std::fs::remove_file(&path);
     assert_eq!(code, 0, "promtool check metrics failed:\n{out}{err}");
     assert_eq!(
         format!("{out}{err}").trim(),
         "",
         "promtool has no complaint"
     );
-    let _ = project_dir();
     app.stop().await;
 }
 

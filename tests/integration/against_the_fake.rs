@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::fake_iam::{FakeIam, FakeKey, FakeUser, FaultKind, Report, State};
-use crate::helpers::{spawn_app, Scrape};
+use crate::helpers::{populated, spawn_app, spawn_with_fake, Scrape};
 
 const ACCOUNT: &str = "111122223333";
 
@@ -25,11 +25,8 @@ fn errors(s: &Scrape, kind: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_listed_across_pages_by_marker() {
-    let mut state = State::default();
-    state.populate(2_500);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (fake, app) = spawn_with_fake(
+        populated(2_500),
         &[
             ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
             ("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "16"),
@@ -77,9 +74,7 @@ async fn users_are_listed_across_pages_by_marker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_deleted_during_the_refresh_is_skipped_not_a_failure() {
-    let mut state = State::default();
-    state.populate(10);
-    let fake = FakeIam::start(state).await;
+    let fake = FakeIam::start(populated(10)).await;
     // Listed by ListUsers, gone by the time its keys are asked for.
     fake.with(|s| {
         s.faults.push(crate::fake_iam::Fault {
@@ -105,11 +100,8 @@ async fn a_user_deleted_during_the_refresh_is_skipped_not_a_failure() {
 /// Each injected fault fails the refresh with its kind, keeps the old data, then recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_is_counted_with_its_kind_and_the_data_is_kept() {
-    let mut state = State::default();
-    state.populate(30);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (fake, app) = spawn_with_fake(
+        populated(30),
         &[("IAM_KEY_EXPORTER_AWS__ATTEMPT_TIMEOUT", "300ms")],
     )
     .await;
@@ -145,9 +137,7 @@ async fn each_fault_is_counted_with_its_kind_and_the_data_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_with_back_off_within_one_refresh() {
-    let mut state = State::default();
-    state.populate(5);
-    let fake = FakeIam::start(state).await;
+    let fake = FakeIam::start(populated(5)).await;
     fake.inject(Some("ListUsers"), FaultKind::Throttle, Some(2));
     let app = spawn_app(
         &fake.endpoint(),
@@ -169,9 +159,7 @@ async fn throttling_is_retried_with_back_off_within_one_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_permission_for_the_account_summary_root_is_unknown_but_users_are_served() {
-    let mut state = State::default();
-    state.populate(3);
-    let fake = FakeIam::start(state).await;
+    let fake = FakeIam::start(populated(3)).await;
     fake.inject(Some("GetAccountSummary"), FaultKind::AccessDenied, None);
     let app = spawn_app(&fake.endpoint(), &[]).await;
     let scrape = app.wait_for("the first refresh", refreshed).await;
@@ -190,11 +178,8 @@ async fn without_permission_for_the_account_summary_root_is_unknown_but_users_ar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_never_calls_aws() {
-    let mut state = State::default();
-    state.populate(20);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (fake, app) = spawn_with_fake(
+        populated(20),
         &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
     )
     .await;
@@ -216,13 +201,11 @@ fn report_app_settings() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_report_mode_generates_a_report_once_and_reuses_it() {
-    let mut state = State::default();
-    state.populate(300);
+    let mut state = populated(300);
     state.root_keys_active = true;
     state.report = Report::Absent;
     state.report_polls = 2;
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+    let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
     let scrape = app.wait_for("the first refresh", refreshed).await;
     assert_eq!(
         scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
@@ -311,8 +294,7 @@ async fn credential_report_mode_confirms_flagged_users_so_a_finished_rotation_is
         },
     );
     state.report = Report::Absent;
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+    let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
     let scrape = app.wait_for("the first refresh", refreshed).await;
     assert_eq!(
         scrape.value("iam_user_active_access_keys", &[("user", "rotated")]),
@@ -352,8 +334,7 @@ async fn an_expired_old_or_in_progress_report_is_waited_for_or_generated_anew() 
         state.report = initial.clone();
         state.report_csv = crate::fake_iam::credential_report_csv(&state);
         state.report_polls = 0;
-        let fake = FakeIam::start(state).await;
-        let app = spawn_app(&fake.endpoint(), &report_app_settings()).await;
+        let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
         let scrape = app.wait_for("the first refresh", refreshed).await;
         assert!(
             fake.requests("GenerateCredentialReport") >= 1,
@@ -375,13 +356,11 @@ async fn an_expired_old_or_in_progress_report_is_waited_for_or_generated_anew() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
-    let mut state = State::default();
-    state.populate(3);
+    let mut state = populated(3);
     state.report = Report::Absent;
     state.report_polls = u32::MAX;
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (_fake, app) = spawn_with_fake(
+        state,
         &[
             ("IAM_KEY_EXPORTER_COLLECTOR__SOURCE", "credential-report"),
             ("IAM_KEY_EXPORTER_COLLECTOR__REPORT_WAIT", "1s"),
@@ -397,8 +376,7 @@ async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_confirmation_a_fresh_report_costs_one_request_per_refresh() {
-    let mut state = State::default();
-    state.populate(300);
+    let mut state = populated(300);
     state.report = Report::Complete {
         generated: crate::fake_iam::now() - 60,
     };
@@ -449,12 +427,10 @@ async fn without_confirmation_a_fresh_report_costs_one_request_per_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fakes_latency_is_felt_by_every_request() {
-    let mut state = State::default();
-    state.populate(3);
+    let mut state = populated(3);
     state.latency = Duration::from_millis(250);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (_fake, app) = spawn_with_fake(
+        state,
         &[
             ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
             ("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false"),

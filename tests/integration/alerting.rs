@@ -4,7 +4,7 @@
 //! query of the Grafana dashboard.
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::helpers::{eventually, free_port, get, project_dir, run, spawn_app, tool};
+use crate::helpers::{eventually, free_port, get, project_dir, run, spawn_app, temp_dir, tool};
 use crate::moto::{Moto, Seed};
 
 const RULES: &str = "deploy/prometheus/iam-key-exporter.rules.yml";
@@ -261,7 +261,8 @@ async fn offender_pages_and_resolves(source: &str) {
     })
     .await;
 
-    let dir = tempdir("alerting");
+    let tmp = temp_dir();
+    let dir = tmp.path();
     // The only changes allowed to the shipped rules: a zero grace and no `for:` wait.
     let shipped = std::fs::read_to_string(project_dir().join(RULES)).unwrap();
     assert_eq!(
@@ -344,7 +345,6 @@ async fn offender_pages_and_resolves(source: &str) {
     app.stop().await;
     drop(prometheus);
     drop(alertmanager);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn check_dashboard_queries(prometheus: std::net::SocketAddr) {
@@ -513,7 +513,8 @@ async fn the_dashboard_is_valid_for_grafanas_own_schema() {
             d["panels"][1]["type"] = Value::from("stats")
         }),
     ];
-    let dir = tempdir("dashboard-schema");
+    let tmp = temp_dir();
+    let dir = tmp.path();
     for (what, mutate) in breaks {
         let mut broken = dashboard.clone();
         mutate(&mut broken);
@@ -524,15 +525,4 @@ async fn the_dashboard_is_valid_for_grafanas_own_schema() {
             "a dashboard with {what} was accepted"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "iam-key-exporter-{name}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -108,9 +108,8 @@ async fn a_bad_config_exits_2_naming_the_key_before_binding_the_port() {
     // and exit 1 instead.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = held.local_addr().unwrap().to_string();
-    let dir = std::env::temp_dir().join(format!("iam-key-exporter-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("config.toml");
+    let dir = crate::helpers::temp_dir();
+    let file = dir.path().join("config.toml");
     std::fs::write(&file, "[refresh]\ninterval = \"-3\"\n").unwrap();
     let (code, out, err) = exporter(
         &[
@@ -138,7 +137,6 @@ async fn a_bad_config_exits_2_naming_the_key_before_binding_the_port() {
 
     let (code, _, err) = exporter(&["--web.listen-adress", ":1"], &[]).await;
     assert_eq!(code, 2, "an unknown flag is a usage error: {err}");
-    let _ = std::fs::remove_dir_all(&dir);
     drop(held);
 }
 

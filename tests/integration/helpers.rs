@@ -1,5 +1,6 @@
-//! Shared test plumbing: the exporter on port 0, a minimal HTTP client, a parser for the
-//! exposition format, and polling.
+//! Shared test plumbing: the exporter on port 0 (alone or on a fake IAM), running tools,
+//! temporary files and polling. The HTTP client and the metrics parser come from the testkit
+//! crate, which the benchmarks share.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
-use iam_key_exporter::app::Application;
-use iam_key_exporter::config::{Config, Overrides};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use iam_key_exporter::{Application, Config, Overrides};
+use iam_key_exporter_testkit::{FakeIam, State};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use iam_key_exporter_testkit::{get, request, Scrape};
 
 /// The credentials every test uses; moto and the fake accept anything.
 pub fn test_credentials() -> SharedCredentialsProvider {
@@ -58,9 +59,9 @@ pub fn tool(name: &str, env_override: &str) -> PathBuf {
 /// Test logs on demand: `TEST_LOG=1 cargo test`.
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        iam_key_exporter::telemetry::init(&iam_key_exporter::config::LogConfig {
-            level: iam_key_exporter::config::LogLevel::Debug,
-            format: iam_key_exporter::config::LogFormat::Logfmt,
+        iam_key_exporter::telemetry::init(&iam_key_exporter::LogConfig {
+            level: iam_key_exporter::LogLevel::Debug,
+            format: iam_key_exporter::LogFormat::Logfmt,
         });
     }
 }
@@ -94,24 +95,39 @@ fn load_test_config(file: Option<PathBuf>, endpoint: &str, settings: &[(&str, &s
     for (key, value) in settings {
         env.insert((*key).to_owned(), (*value).to_owned());
     }
-    let overrides = Overrides {
-        config_file: file,
-        ..Overrides::default()
-    };
+    let overrides = Overrides::config_file(file);
     Config::load_from(&overrides, env).expect("test configuration is valid")
 }
 
 /// Like [`test_config`], with a TOML config file layered under the environment.
 pub fn test_config_with_file(endpoint: &str, toml: &str, settings: &[(&str, &str)]) -> Config {
-    let path = std::env::temp_dir().join(format!(
-        "iam-key-exporter-test-{}-{}.toml",
-        std::process::id(),
-        free_port()
-    ));
+    let dir = temp_dir();
+    let path = dir.path().join("config.toml");
     std::fs::write(&path, toml).unwrap();
-    let config = load_test_config(Some(path.clone()), endpoint, settings);
-    let _ = std::fs::remove_file(&path);
-    config
+    load_test_config(Some(path), endpoint, settings)
+}
+
+/// A temporary directory, removed when dropped; the one way tests make temporary files.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("iam-key-exporter-test-")
+        .tempdir()
+        .expect("a temporary directory")
+}
+
+/// A fake IAM serving `state`, and the exporter refreshing from it.
+pub async fn spawn_with_fake(state: State, settings: &[(&str, &str)]) -> (FakeIam, TestApp) {
+    let fake = FakeIam::start(state).await;
+    let app = spawn_app(&fake.endpoint(), settings).await;
+    (fake, app)
+}
+
+/// A fake IAM state with `users` users shaped like the benchmarks' data (user `i` has `i % 3`
+/// active keys).
+pub fn populated(users: usize) -> State {
+    let mut state = State::default();
+    state.populate(users);
+    state
 }
 
 /// Builds and starts the exporter against `endpoint` on a free port.
@@ -182,183 +198,6 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-    }
-}
-
-/// A raw HTTP/1.1 response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Sends one request with `Connection: close` and reads the whole answer.
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Response {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers within 10s")
-        .expect("read");
-    parse_response(&raw)
-}
-
-pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
-    request(addr, "GET", path, headers).await
-}
-
-fn parse_response(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-/// One sample of a scrape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// A parsed metrics page.
-#[derive(Debug, Clone)]
-pub struct Scrape {
-    pub text: String,
-    pub samples: Vec<Sample>,
-}
-
-impl Scrape {
-    /// Parses the text exposition format (as this exporter writes it: no timestamps).
-    pub fn parse(text: &str) -> Scrape {
-        let samples = text
-            .lines()
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .map(parse_sample)
-            .collect();
-        Scrape {
-            text: text.to_owned(),
-            samples,
-        }
-    }
-
-    /// Samples of `name` whose labels include all of `labels`.
-    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
-        self.samples
-            .iter()
-            .filter(|s| s.name == name)
-            .filter(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-            })
-            .collect()
-    }
-
-    /// The one value of `name` with `labels`; `None` when absent, a panic when ambiguous.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let found = self.find(name, labels);
-        assert!(
-            found.len() <= 1,
-            "{name}{labels:?} matches {} samples",
-            found.len()
-        );
-        found.first().map(|s| s.value)
-    }
-}
-
-fn parse_sample(line: &str) -> Sample {
-    let name_end = line.find(['{', ' ']).expect("a sample line has a value");
-    let name = line[..name_end].to_owned();
-    let mut rest = &line[name_end..];
-    let mut labels = BTreeMap::new();
-    if let Some(mut inner) = rest.strip_prefix('{') {
-        loop {
-            if let Some(after) = inner.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let eq = inner
-                .find('=')
-                .unwrap_or_else(|| panic!("no `=` in {line}"));
-            let key = inner[..eq].to_owned();
-            let quoted = inner[eq + 1..]
-                .strip_prefix('"')
-                .unwrap_or_else(|| panic!("unquoted label value in {line}"));
-            let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let mut closing = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        let (_, escaped) = chars.next().expect("escape at end of line");
-                        value.push(if escaped == 'n' { '\n' } else { escaped });
-                    }
-                    '"' => {
-                        closing = Some(i);
-                        break;
-                    }
-                    other => value.push(other),
-                }
-            }
-            let closing = closing.unwrap_or_else(|| panic!("unterminated value in {line}"));
-            labels.insert(key, value);
-            inner = &quoted[closing + 1..];
-            inner = inner.strip_prefix(',').unwrap_or(inner);
-        }
-    }
-    let value = rest
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("bad value in {line}"));
-    Sample {
-        name,
-        labels,
-        value,
     }
 }
 

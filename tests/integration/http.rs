@@ -2,14 +2,11 @@
 
 use std::io::Read;
 
-use crate::fake_iam::{FakeIam, State};
-use crate::helpers::{get, request, spawn_app, Scrape};
+use crate::fake_iam::FakeIam;
+use crate::helpers::{get, populated, request, spawn_app, spawn_with_fake, Scrape};
 
 async fn ready_app() -> (FakeIam, crate::helpers::TestApp) {
-    let mut state = State::default();
-    state.populate(50);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(&fake.endpoint(), &[]).await;
+    let (fake, app) = spawn_with_fake(populated(50), &[]).await;
     app.wait_for("the first refresh", |s| {
         s.value("iam_account_users", &[]) == Some(50.0)
     })
@@ -80,9 +77,7 @@ async fn the_landing_page_links_to_the_metrics_and_health_is_always_ok() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_the_first_successful_refresh() {
-    let mut state = State::default();
-    state.populate(3);
-    let fake = FakeIam::start(state).await;
+    let fake = FakeIam::start(populated(3)).await;
     fake.inject(None, crate::fake_iam::FaultKind::ServerError, None);
     let app = spawn_app(&fake.endpoint(), &[]).await;
     app.wait_for("a failed refresh", |s| {
@@ -107,11 +102,8 @@ async fn readiness_waits_for_the_first_successful_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_telemetry_path_is_the_only_metrics_path() {
-    let mut state = State::default();
-    state.populate(1);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (_fake, app) = spawn_with_fake(
+        populated(1),
         &[("IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH", "/iam/metrics")],
     )
     .await;
@@ -127,11 +119,8 @@ async fn a_custom_telemetry_path_is_the_only_metrics_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut state = State::default();
-    state.populate(1);
-    let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
+    let (_fake, app) = spawn_with_fake(
+        populated(1),
         &[("IAM_KEY_EXPORTER_WEB__HEADER_READ_TIMEOUT", "500ms")],
     )
     .await;

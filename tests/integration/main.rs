@@ -2,8 +2,7 @@
 //! and, where moto cannot do it, a faithful fake IAM endpoint. One test binary, so the build
 //! links once.
 
-#[path = "../support/fake_iam.rs"]
-mod fake_iam;
+use iam_key_exporter_testkit::fake_iam;
 mod helpers;
 mod moto;
 
@@ -12,3 +11,4 @@ mod against_the_fake;
 mod alerting;
 mod binary;
 mod http;
+mod layout;

@@ -2,12 +2,13 @@
 //! a thin wrapper over the IAM and STS calls the sources make.
 //!
 //! The wrapper exists for two reasons: every request is counted by operation and outcome
-//! (`iam_exporter_aws_requests_total`), and every SDK error is mapped once, here, to an
-//! [`ErrorKind`] and an [`AwsError`] whose message names the operation, so nothing above this
-//! module handles SDK error types.
+//! (through a [`RequestObserver`], so this module needs no Prometheus types), and every SDK
+//! error is mapped once, in [`error`], to an [`ErrorKind`] and an [`AwsError`] whose message
+//! names the operation, so nothing above this module handles SDK error types.
+
+mod error;
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::sync::Arc;
 
 use aws_config::meta::region::RegionProviderChain;
@@ -15,12 +16,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+
 use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+pub(crate) use error::{AwsError, ErrorKind};
 
 use crate::config::{AccountConfig, AwsConfig};
 use crate::snapshot::{AccessKey, KeyStatus};
-use crate::source::ErrorKind;
 
 /// The region IAM signs in when nothing else says; IAM is a global service.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -93,21 +95,6 @@ pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> Sd
         .build()
 }
 
-/// Splits an IAM ARN (`arn:PARTITION:iam::ACCOUNT:RESOURCE`, any partition) into its account
-/// and resource; `None` for anything else.
-pub fn split_iam_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (tag, _partition, service, _region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    (tag == "arn" && service == "iam" && !account.is_empty()).then_some((account, resource))
-}
-
 /// Receives one call per AWS request with its operation and outcome; implemented by the
 /// metrics, so this module needs no Prometheus types.
 pub trait RequestObserver: Send + Sync {
@@ -115,105 +102,11 @@ pub trait RequestObserver: Send + Sync {
     fn observe(&self, operation: &'static str, outcome: &'static str);
 }
 
-/// A failed AWS request, classified.
-#[derive(Debug)]
-pub struct AwsError {
-    /// The API operation, e.g. `ListUsers`.
-    pub operation: &'static str,
-    /// What kind of failure, for metrics and retry decisions.
-    pub kind: ErrorKind,
-    /// AWS's error code, when the service answered with one (e.g. `Throttling`).
-    pub code: Option<String>,
-    source: Box<dyn StdError + Send + Sync>,
-}
+/// An observer that counts nothing, for one-shot commands.
+pub(crate) struct Uncounted;
 
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} request failed ({})",
-            self.operation,
-            self.kind.as_str()
-        )
-    }
-}
-
-impl StdError for AwsError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(self.source.as_ref())
-    }
-}
-
-impl AwsError {
-    /// Whether the entity asked about no longer exists (deleted during the refresh).
-    pub fn is_not_found(&self) -> bool {
-        self.kind == ErrorKind::NotFound
-    }
-
-    /// A malformed or unexpected answer that the SDK itself accepted.
-    pub fn malformed(operation: &'static str, what: impl Into<String>) -> Self {
-        AwsError {
-            operation,
-            kind: ErrorKind::Service,
-            code: None,
-            source: what.into().into(),
-        }
-    }
-}
-
-/// Error codes AWS uses for throttling across services.
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-];
-
-/// Error codes that mean the credentials may not do what was asked.
-const ACCESS_DENIED_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "UnrecognizedClientException",
-    "MissingAuthenticationToken",
-];
-
-fn classify<E>(err: &SdkError<E, HttpResponse>) -> (ErrorKind, Option<String>)
-where
-    E: ProvideErrorMetadata,
-{
-    match err {
-        SdkError::TimeoutError(_) => (ErrorKind::Timeout, None),
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => (ErrorKind::Timeout, None),
-        SdkError::DispatchFailure(failure) if failure.is_io() => (ErrorKind::Network, None),
-        SdkError::DispatchFailure(_) => (ErrorKind::Network, None),
-        SdkError::ResponseError(_) => (ErrorKind::Service, None),
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().map(str::to_owned);
-            let status = service.raw().status().as_u16();
-            let kind = match code.as_deref() {
-                Some(code) if THROTTLING_CODES.contains(&code) => ErrorKind::Throttled,
-                Some(code) if ACCESS_DENIED_CODES.contains(&code) => ErrorKind::AccessDenied,
-                Some("NoSuchEntity") => ErrorKind::NotFound,
-                _ if status == 429 => ErrorKind::Throttled,
-                _ if status == 403 => ErrorKind::AccessDenied,
-                _ if status >= 500 => ErrorKind::Service,
-                // A 2xx the SDK could not read: the service answered something malformed.
-                None if (200..300).contains(&status) => ErrorKind::Service,
-                _ => ErrorKind::Other,
-            };
-            (kind, code)
-        }
-        _ => (ErrorKind::Other, None),
-    }
+impl RequestObserver for Uncounted {
+    fn observe(&self, _operation: &'static str, _outcome: &'static str) {}
 }
 
 /// One page of `ListUsers`.
@@ -278,14 +171,9 @@ impl Iam {
                 Ok(output)
             }
             Err(err) => {
-                let (kind, code) = classify(&err);
-                self.observer.observe(operation, kind.as_str());
-                Err(AwsError {
-                    operation,
-                    kind,
-                    code,
-                    source: Box::new(err),
-                })
+                let err = AwsError::from_sdk(operation, err);
+                self.observer.observe(operation, err.kind.as_str());
+                Err(err)
             }
         }
     }

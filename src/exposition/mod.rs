@@ -1,5 +1,6 @@
-//! Metrics: the exporter's own registry, its health metrics, and the rendering of published
-//! snapshots into the `/metrics` body.
+//! Exposition: the exporter's own registry and health metrics, the rendering of published
+//! snapshots into the `/metrics` body ([`snapshots`]), and [`Published`], where the refresh
+//! loop leaves the body for the server.
 //!
 //! No global registry: [`Metrics`] owns one and registers the exporter's health metrics in
 //! [`Metrics::new`]. The per-user and per-key series are not kept as metric vectors: they are
@@ -9,8 +10,9 @@
 //! 100,000-user account costs no per-series objects. The body is rendered (and gzipped) once
 //! per refresh, not per scrape: a scrape only copies a reference to bytes already made.
 
+mod snapshots;
+
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -20,13 +22,29 @@ use prometheus::{
     Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::aws::RequestObserver;
+use crate::aws::{ErrorKind, RequestObserver};
 use crate::snapshot::{unix_seconds, AccountSnapshot};
-use crate::source::ErrorKind;
+use snapshots::SnapshotFamilies;
 
-/// The account label value used before an account's ID is known (credentials that have never
-/// worked yet).
-pub const UNKNOWN_ACCOUNT: &str = "unknown";
+/// The latest rendered body, published by the refresh loop and served by the server.
+pub(crate) struct Published(RwLock<Arc<Rendered>>);
+
+impl Published {
+    /// Serves `initial` until the first refresh publishes.
+    pub fn new(initial: Rendered) -> Self {
+        Published(RwLock::new(Arc::new(initial)))
+    }
+
+    /// Replaces the served body.
+    pub fn publish(&self, rendered: Rendered) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
+    }
+
+    /// The served body.
+    pub fn body(&self) -> Arc<Rendered> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 /// A rendered `/metrics` body, plain and gzipped.
 #[derive(Debug, Clone)]
@@ -221,229 +239,6 @@ impl RequestObserver for RequestCounter {
     }
 }
 
-/// A family written from snapshots: its name and HELP text.
-struct Family {
-    name: &'static str,
-    help: String,
-}
-
-impl Family {
-    fn new(name: &'static str, help: String) -> Self {
-        Family { name, help }
-    }
-
-    fn header(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"# HELP ");
-        out.extend_from_slice(self.name.as_bytes());
-        out.push(b' ');
-        escape_into(out, &self.help, false);
-        out.extend_from_slice(b"\n# TYPE ");
-        out.extend_from_slice(self.name.as_bytes());
-        out.extend_from_slice(b" gauge\n");
-    }
-
-    /// One sample; `labels` pairs names with values in the order they are written.
-    fn sample(&self, out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64) {
-        out.extend_from_slice(self.name.as_bytes());
-        for (i, (name, value)) in labels.iter().enumerate() {
-            out.push(if i == 0 { b'{' } else { b',' });
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape_into(out, value, true);
-            out.push(b'"');
-        }
-        if !labels.is_empty() {
-            out.push(b'}');
-        }
-        // The crate's encoder writes `f64`'s Display; so does this.
-        let _ = writeln!(out, " {value}");
-    }
-}
-
-/// Escapes as the text format wants: `\\` and newlines always, `"` in label values.
-fn escape_into(out: &mut Vec<u8>, text: &str, quote: bool) {
-    for byte in text.bytes() {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'"' if quote => out.extend_from_slice(b"\\\""),
-            other => out.push(other),
-        }
-    }
-}
-
-/// The per-account, per-user and per-key series, written from the latest snapshot of each
-/// account.
-struct SnapshotFamilies {
-    user_active_keys: Family,
-    key_created: Family,
-    key_last_used: Family,
-    account_users: Family,
-    account_offenders: Family,
-    account_root_keys: Family,
-    data_timestamp: Family,
-    key_ids: KeyIdDisplay,
-    /// Latest successful snapshot per account ID.
-    latest: RwLock<BTreeMap<String, Arc<AccountSnapshot>>>,
-    /// Size of the last body, to allocate the next one in one go.
-    last_size: std::sync::atomic::AtomicUsize,
-}
-
-impl SnapshotFamilies {
-    fn new(every: &str, key_ids: KeyIdDisplay) -> Self {
-        let refreshed = format!("Refreshed in the background every {every}, not at scrape time.");
-        SnapshotFamilies {
-            user_active_keys: Family::new(
-                "iam_user_active_access_keys",
-                format!("Number of active access keys of the IAM user; the CIS control allows at most 1. {refreshed}"),
-            ),
-            key_created: Family::new(
-                "iam_access_key_created_timestamp_seconds",
-                format!("Unix time the access key was created, one series per key with its status. {refreshed}"),
-            ),
-            key_last_used: Family::new(
-                "iam_access_key_last_used_timestamp_seconds",
-                format!("Unix time the access key was last used; absent for keys never used or when last use is not collected. {refreshed}"),
-            ),
-            account_users: Family::new(
-                "iam_account_users",
-                format!("Number of IAM users in the account. {refreshed}"),
-            ),
-            account_offenders: Family::new(
-                "iam_account_users_with_multiple_active_access_keys",
-                format!("Number of IAM users with more than one active access key. {refreshed}"),
-            ),
-            account_root_keys: Family::new(
-                "iam_account_root_access_keys_present",
-                format!("Whether the account's root user has an access key (1) or not (0). {refreshed}"),
-            ),
-            data_timestamp: Family::new(
-                "iam_exporter_data_timestamp_seconds",
-                "Unix time the served IAM data was produced: the refresh time in API mode, the report's generation time in credential-report mode.".to_owned(),
-            ),
-            key_ids,
-            latest: RwLock::new(BTreeMap::new()),
-            last_size: Default::default(),
-        }
-    }
-
-    fn publish(&self, snapshot: Arc<AccountSnapshot>) {
-        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
-        latest.insert(snapshot.account_id.clone(), snapshot);
-    }
-
-    fn size_hint(&self) -> usize {
-        self.last_size.load(std::sync::atomic::Ordering::Relaxed) + 4096
-    }
-
-    fn remember_size(&self, size: usize) {
-        self.last_size
-            .store(size, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Appends every family with at least one sample, each family's samples together (the
-    /// format wants one block per family), accounts in ID order, users in name order.
-    fn write_text(&self, out: &mut Vec<u8>) {
-        let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
-        let snapshots: Vec<&AccountSnapshot> = latest.values().map(Arc::as_ref).collect();
-        if snapshots.is_empty() {
-            return;
-        }
-        let any_user = snapshots.iter().any(|s| !s.users.is_empty());
-        let keys = || {
-            snapshots
-                .iter()
-                .flat_map(|s| s.users.iter().flat_map(|u| &u.access_keys))
-        };
-        let any_key = keys().next().is_some();
-        let any_last_used = keys().any(|k| k.last_used.is_some());
-        let any_root = snapshots
-            .iter()
-            .any(|s| s.root_access_keys_present.is_some());
-
-        // Families in name order, as the crate's encoder writes them.
-        if any_key {
-            let family = &self.key_created;
-            family.header(out);
-            for s in &snapshots {
-                for user in &s.users {
-                    for key in &user.access_keys {
-                        let id = self.key_ids.show(&key.id);
-                        let labels = [
-                            ("account_id", s.account_id.as_str()),
-                            ("user", user.name.as_str()),
-                            ("access_key_id", id.as_ref()),
-                            ("status", key.status.as_str()),
-                        ];
-                        family.sample(out, &labels, key.created as f64);
-                    }
-                }
-            }
-        }
-        if any_last_used {
-            let family = &self.key_last_used;
-            family.header(out);
-            for s in &snapshots {
-                for user in &s.users {
-                    for key in &user.access_keys {
-                        if let Some(last_used) = key.last_used {
-                            let id = self.key_ids.show(&key.id);
-                            let labels = [
-                                ("account_id", s.account_id.as_str()),
-                                ("user", user.name.as_str()),
-                                ("access_key_id", id.as_ref()),
-                            ];
-                            family.sample(out, &labels, last_used as f64);
-                        }
-                    }
-                }
-            }
-        }
-        if any_root {
-            let family = &self.account_root_keys;
-            family.header(out);
-            for s in &snapshots {
-                if let Some(present) = s.root_access_keys_present {
-                    let value = if present { 1.0 } else { 0.0 };
-                    family.sample(out, &[("account_id", s.account_id.as_str())], value);
-                }
-            }
-        }
-        let family = &self.account_users;
-        family.header(out);
-        for s in &snapshots {
-            let labels = [("account_id", s.account_id.as_str())];
-            family.sample(out, &labels, s.users.len() as f64);
-        }
-        let family = &self.account_offenders;
-        family.header(out);
-        for s in &snapshots {
-            let labels = [("account_id", s.account_id.as_str())];
-            family.sample(out, &labels, s.users_with_multiple_active_keys() as f64);
-        }
-        let family = &self.data_timestamp;
-        family.header(out);
-        for s in &snapshots {
-            let labels = [("account_id", s.account_id.as_str())];
-            family.sample(out, &labels, unix_seconds(s.data_timestamp));
-        }
-        if any_user {
-            let family = &self.user_active_keys;
-            family.header(out);
-            for s in &snapshots {
-                for user in &s.users {
-                    let labels = [
-                        ("account_id", s.account_id.as_str()),
-                        ("user", user.name.as_str()),
-                        ("path", user.path.as_str()),
-                    ];
-                    family.sample(out, &labels, user.active_access_keys() as f64);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,132 +386,6 @@ mod tests {
         metrics.refresh_succeeded(snapshot("123456789012", vec![odd]), Duration::ZERO);
         let text = body(&metrics);
         assert!(text.contains(r#"user="a\"b\\c",path="/x\ny/""#), "{text}");
-    }
-
-    /// The same snapshots through the crate's own gauges and encoder: the direct writer must
-    /// say exactly the same (label order aside, which the format leaves free).
-    #[test]
-    fn the_direct_writer_agrees_with_the_crates_encoder() {
-        use std::collections::BTreeSet;
-
-        let mut odd = user(
-            "x\"y\\z",
-            &[
-                ("AKIA1", KeyStatus::Active, Some(1_650_000_000)),
-                ("AKIA2", KeyStatus::Inactive, None),
-            ],
-        );
-        odd.path = "/a\nb/".to_owned();
-        let first = snapshot("123456789012", vec![odd, user("plain", &[])]);
-        let mut second = (*snapshot(
-            "210987654321",
-            vec![user("b", &[("AKIA3", KeyStatus::Active, None)])],
-        ))
-        .clone();
-        second.root_access_keys_present = None;
-        let snapshots = [first, Arc::new(second)];
-
-        let families = SnapshotFamilies::new("5m", KeyIdDisplay::Full);
-        for s in &snapshots {
-            families.publish(s.clone());
-        }
-        let mut direct = Vec::new();
-        families.write_text(&mut direct);
-
-        let registry = Registry::new();
-        let gauge = |family: &Family, labels: &[&str]| {
-            let vec = GaugeVec::new(Opts::new(family.name, family.help.clone()), labels).unwrap();
-            registry.register(Box::new(vec.clone())).unwrap();
-            vec
-        };
-        let f = &families;
-        let created = gauge(
-            &f.key_created,
-            &["account_id", "user", "access_key_id", "status"],
-        );
-        let used = gauge(&f.key_last_used, &["account_id", "user", "access_key_id"]);
-        let root = gauge(&f.account_root_keys, &["account_id"]);
-        let users = gauge(&f.account_users, &["account_id"]);
-        let offenders = gauge(&f.account_offenders, &["account_id"]);
-        let data = gauge(&f.data_timestamp, &["account_id"]);
-        let active = gauge(&f.user_active_keys, &["account_id", "user", "path"]);
-        for s in &snapshots {
-            let a = s.account_id.as_str();
-            users.with_label_values(&[a]).set(s.users.len() as f64);
-            offenders
-                .with_label_values(&[a])
-                .set(s.users_with_multiple_active_keys() as f64);
-            data.with_label_values(&[a])
-                .set(unix_seconds(s.data_timestamp));
-            if let Some(present) = s.root_access_keys_present {
-                root.with_label_values(&[a])
-                    .set(if present { 1.0 } else { 0.0 });
-            }
-            for u in &s.users {
-                active
-                    .with_label_values(&[a, &u.name, &u.path])
-                    .set(u.active_access_keys() as f64);
-                for k in &u.access_keys {
-                    created
-                        .with_label_values(&[a, &u.name, &k.id, k.status.as_str()])
-                        .set(k.created as f64);
-                    if let Some(t) = k.last_used {
-                        used.with_label_values(&[a, &u.name, &k.id]).set(t as f64);
-                    }
-                }
-            }
-        }
-        let mut reference = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut reference)
-            .unwrap();
-
-        // Each line with its labels sorted, so that only label order may differ.
-        let normalise = |text: &[u8]| -> BTreeSet<String> {
-            String::from_utf8(text.to_vec())
-                .unwrap()
-                .lines()
-                .map(
-                    |line| match (line.starts_with('#'), line.find('{'), line.rfind('}')) {
-                        (false, Some(open), Some(close)) => {
-                            let mut labels: Vec<&str> = split_labels(&line[open + 1..close]);
-                            labels.sort_unstable();
-                            format!(
-                                "{}{{{}}}{}",
-                                &line[..open],
-                                labels.join(","),
-                                &line[close + 1..]
-                            )
-                        }
-                        _ => line.to_owned(),
-                    },
-                )
-                .collect()
-        };
-        assert_eq!(normalise(&direct), normalise(&reference));
-        assert!(String::from_utf8(direct)
-            .unwrap()
-            .contains(r#"user="x\"y\\z""#));
-    }
-
-    /// Splits `a="x",b="y,\"z"` at the commas between pairs.
-    fn split_labels(text: &str) -> Vec<&str> {
-        let mut parts = Vec::new();
-        let (mut start, mut quoted, mut escaped) = (0, false, false);
-        for (i, c) in text.char_indices() {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = !quoted,
-                ',' if !quoted => {
-                    parts.push(&text[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        parts.push(&text[start..]);
-        parts
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //!
 //! It serves whatever is in its [`State`], which tests edit while it runs.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;

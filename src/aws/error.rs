@@ -1,0 +1,168 @@
+//! AWS failures: the fixed set of [`ErrorKind`]s (metric label values) and [`AwsError`], which
+//! every SDK error becomes, classified once here.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+/// The fixed set of failure kinds, used as the `kind` and `outcome` label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// AWS said to slow down (`Throttling`, HTTP 429).
+    Throttled,
+    /// The credentials may not make the call, or are invalid or expired.
+    AccessDenied,
+    /// A request or the whole refresh ran out of time.
+    Timeout,
+    /// The endpoint could not be reached (refused, reset, DNS).
+    Network,
+    /// AWS failed (HTTP 5xx) or answered something malformed.
+    Service,
+    /// The entity asked about no longer exists; skipped by the sources, so never a refresh error.
+    NotFound,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kinds a refresh can fail with, in label order; pre-initialised so that rates work
+    /// from the first scrape.
+    pub const REFRESH_KINDS: [ErrorKind; 6] = [
+        ErrorKind::Throttled,
+        ErrorKind::AccessDenied,
+        ErrorKind::Timeout,
+        ErrorKind::Network,
+        ErrorKind::Service,
+        ErrorKind::Other,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Network => "network",
+            ErrorKind::Service => "service",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// A failed AWS request, classified.
+#[derive(Debug)]
+pub struct AwsError {
+    /// The API operation, e.g. `ListUsers`.
+    pub operation: &'static str,
+    /// What kind of failure, for metrics and retry decisions.
+    pub kind: ErrorKind,
+    /// AWS's error code, when the service answered with one (e.g. `Throttling`).
+    pub code: Option<String>,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} request failed ({})",
+            self.operation,
+            self.kind.as_str()
+        )
+    }
+}
+
+impl StdError for AwsError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+impl AwsError {
+    /// Classifies an SDK error of `operation`.
+    pub(crate) fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let (kind, code) = classify(&err);
+        AwsError {
+            operation,
+            kind,
+            code,
+            source: Box::new(err),
+        }
+    }
+
+    /// Whether the entity asked about no longer exists (deleted during the refresh).
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    /// A malformed or unexpected answer that the SDK itself accepted.
+    pub fn malformed(operation: &'static str, what: impl Into<String>) -> Self {
+        AwsError {
+            operation,
+            kind: ErrorKind::Service,
+            code: None,
+            source: what.into().into(),
+        }
+    }
+}
+
+/// Error codes AWS uses for throttling across services.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// Error codes that mean the credentials may not do what was asked.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationToken",
+];
+
+fn classify<E>(err: &SdkError<E, HttpResponse>) -> (ErrorKind, Option<String>)
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, None),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => (ErrorKind::Timeout, None),
+        SdkError::DispatchFailure(failure) if failure.is_io() => (ErrorKind::Network, None),
+        SdkError::DispatchFailure(_) => (ErrorKind::Network, None),
+        SdkError::ResponseError(_) => (ErrorKind::Service, None),
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().map(str::to_owned);
+            let status = service.raw().status().as_u16();
+            let kind = match code.as_deref() {
+                Some(code) if THROTTLING_CODES.contains(&code) => ErrorKind::Throttled,
+                Some(code) if ACCESS_DENIED_CODES.contains(&code) => ErrorKind::AccessDenied,
+                Some("NoSuchEntity") => ErrorKind::NotFound,
+                _ if status == 429 => ErrorKind::Throttled,
+                _ if status == 403 => ErrorKind::AccessDenied,
+                _ if status >= 500 => ErrorKind::Service,
+                // A 2xx the SDK could not read: the service answered something malformed.
+                None if (200..300).contains(&status) => ErrorKind::Service,
+                _ => ErrorKind::Other,
+            };
+            (kind, code)
+        }
+        _ => (ErrorKind::Other, None),
+    }
+}

@@ -1,0 +1,381 @@
+//! The layers: config file < environment < flags, merged by figment and flattened into dotted
+//! keys with the text the user wrote. Unknown keys and wrong shapes become [`KeyError`]s here;
+//! whether a value is valid is [`super::validate`]'s business.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use figment::providers::{Format, Toml, Yaml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer};
+
+use super::settings::{self, ACCOUNT_KEYS};
+use super::{ConfigError, KeyError, Overrides, CONFIG_FILE_ENV, ENV_PREFIX};
+
+/// The configuration as the layers give it, flattened: every scalar by dotted key, as text.
+#[derive(Debug, Default)]
+pub(super) struct Raw {
+    /// `section.key` -> the value as written.
+    pub values: BTreeMap<String, String>,
+    /// One map per `[[accounts]]` entry.
+    pub accounts: Vec<BTreeMap<String, String>>,
+}
+
+impl Raw {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+}
+
+/// The merged layers, kept so that errors can say where a value came from.
+pub(super) struct Layered {
+    figment: Figment,
+    /// Problems found while layering (malformed environment variable names).
+    errors: Vec<KeyError>,
+}
+
+impl Layered {
+    /// Merges the file, the environment (only `IAM_KEY_EXPORTER_` variables) and the flags.
+    pub fn new(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        let mut errors = Vec::new();
+        if let Some(path) = &overrides.config_file {
+            figment = figment.merge(file_provider(path)?);
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name != CONFIG_FILE_ENV)
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            let key = name[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            let well_formed = key.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+            if !well_formed {
+                errors.push(KeyError {
+                    key: name.clone(),
+                    origin: Some("the environment".to_owned()),
+                    message: format!(
+                        "malformed variable name; expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. {}",
+                        settings::REFRESH_INTERVAL.env_var()
+                    ),
+                });
+                continue;
+            }
+            figment = figment.merge(Single {
+                key,
+                origin: format!("environment variable `{name}`"),
+                value,
+            });
+        }
+        for (setting, value) in &overrides.flags {
+            figment = figment.merge(Single {
+                key: setting.key.to_owned(),
+                origin: format!("flag `--{}`", setting.flag_name().unwrap_or(setting.key)),
+                value: value.clone(),
+            });
+        }
+        Ok(Layered { figment, errors })
+    }
+
+    /// Where a key's value came from, for error messages.
+    pub fn origin(&self, key: &str) -> Option<String> {
+        self.figment.find_metadata(key).map(describe)
+    }
+
+    /// Flattens the merged layers into dotted keys. Every unknown key and every value of the
+    /// wrong shape is an error; the rest is kept, so validation still reports its own problems.
+    pub fn flatten(&self) -> (Raw, Vec<KeyError>) {
+        let mut errors = self.errors.clone();
+        let mut raw = Raw::default();
+        let top: Dict = match self.figment.extract() {
+            Ok(top) => top,
+            Err(err) => {
+                errors.extend(self.extraction_errors(err));
+                return (raw, errors);
+            }
+        };
+        let sections: Vec<&str> = settings::ALL
+            .iter()
+            .filter_map(|s| s.key.split_once('.').map(|(section, _)| section))
+            .fold(Vec::new(), |mut seen, section| {
+                if !seen.contains(&section) {
+                    seen.push(section);
+                }
+                seen
+            });
+        for (section, value) in &top {
+            if section == "accounts" {
+                self.flatten_accounts(value, &mut raw, &mut errors);
+                continue;
+            }
+            if !sections.contains(&section.as_str()) {
+                let mut allowed = sections.clone();
+                allowed.push("accounts");
+                errors.push(self.error(
+                    section,
+                    format!("unknown key; allowed here: {}", allowed.join(", ")),
+                ));
+                continue;
+            }
+            let Value::Dict(_, entries) = value else {
+                errors.push(self.error(
+                    section,
+                    format!("expected a section of keys, got {}", shape(value)),
+                ));
+                continue;
+            };
+            for (name, value) in entries {
+                let key = format!("{section}.{name}");
+                if settings::find(&key).is_none() {
+                    let allowed: Vec<&str> = settings::ALL
+                        .iter()
+                        .filter_map(|s| s.key.strip_prefix(&format!("{section}.")))
+                        .collect();
+                    errors.push(self.error(
+                        &key,
+                        format!("unknown key; allowed here: {}", allowed.join(", ")),
+                    ));
+                    continue;
+                }
+                match scalar(value) {
+                    Ok(Some(text)) => {
+                        raw.values.insert(key, text);
+                    }
+                    Ok(None) => {}
+                    Err(message) => errors.push(self.error(&key, message)),
+                }
+            }
+        }
+        (raw, errors)
+    }
+
+    fn flatten_accounts(&self, value: &Value, raw: &mut Raw, errors: &mut Vec<KeyError>) {
+        let Value::Array(_, entries) = value else {
+            errors.push(self.error(
+                "accounts",
+                format!(
+                    "expected a list of `[[accounts]]` entries, got {}",
+                    shape(value)
+                ),
+            ));
+            return;
+        };
+        let allowed: Vec<&str> = ACCOUNT_KEYS.iter().map(|(key, _)| *key).collect();
+        for (index, entry) in entries.iter().enumerate() {
+            let mut account = BTreeMap::new();
+            match entry {
+                Value::Dict(_, keys) => {
+                    for (name, value) in keys {
+                        let key = format!("accounts.{index}.{name}");
+                        if !allowed.contains(&name.as_str()) {
+                            errors.push(self.error(
+                                &key,
+                                format!("unknown key; allowed here: {}", allowed.join(", ")),
+                            ));
+                            continue;
+                        }
+                        match scalar(value) {
+                            Ok(Some(text)) => {
+                                account.insert(name.clone(), text);
+                            }
+                            Ok(None) => {}
+                            Err(message) => errors.push(self.error(&key, message)),
+                        }
+                    }
+                }
+                // `[[accounts]]` with no keys arrives as an empty table, or nothing at all.
+                Value::Empty(..) => {}
+                other => errors.push(self.error(
+                    &format!("accounts.{index}"),
+                    format!("expected a table of keys, got {}", shape(other)),
+                )),
+            }
+            raw.accounts.push(account);
+        }
+    }
+
+    fn error(&self, key: &str, message: String) -> KeyError {
+        KeyError {
+            key: key.to_owned(),
+            origin: self.origin(key),
+            message,
+        }
+    }
+
+    /// figment's own errors (a malformed file, mostly) as key errors.
+    fn extraction_errors(&self, err: figment::Error) -> Vec<KeyError> {
+        err.into_iter()
+            .map(|err| {
+                let key = err.path.join(".");
+                let message = match &err.kind {
+                    figment::error::Kind::InvalidType(actual, expected) => {
+                        format!("expected {expected}, got {actual}")
+                    }
+                    other => other.to_string(),
+                };
+                let origin = err
+                    .metadata
+                    .as_ref()
+                    .map(describe)
+                    .or_else(|| self.origin(&key));
+                KeyError {
+                    key,
+                    origin,
+                    message,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A single value as text; `None` for an empty value (YAML's `key:`), which means unset.
+fn scalar(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Empty(..) => Ok(None),
+        Value::Dict(..) | Value::Array(..) => Err(format!(
+            "expected a single value (string, number or boolean), got {}",
+            shape(value)
+        )),
+        other => other
+            .deserialize::<Text>()
+            .map(|Text(text)| Some(text))
+            .map_err(|err| err.to_string()),
+    }
+}
+
+fn shape(value: &Value) -> &'static str {
+    match value {
+        Value::Dict(..) => "a table",
+        Value::Array(..) => "a list",
+        Value::Empty(..) => "nothing",
+        _ => "a single value",
+    }
+}
+
+/// A scalar exactly as the user wrote it, whatever type the source gave it.
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl serde::de::Visitor<'_> for TextVisitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value (string, number or boolean)")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_char<E>(self, v: char) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+/// One value from a flag or an environment variable, as a figment provider of its own, so
+/// that an error names the exact flag or variable the bad value came from.
+struct Single {
+    /// Dotted key, e.g. `web.listen_address`.
+    key: String,
+    /// "flag `--web.listen-address`" or "environment variable `IAM_KEY_EXPORTER_...`".
+    origin: String,
+    value: String,
+}
+
+impl Provider for Single {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.origin.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let nested = figment::util::nest(&self.key, Value::from(self.value.clone()));
+        Ok(Profile::Default.collect(nested.into_dict().unwrap_or_default()))
+    }
+}
+
+/// The config file, TOML or YAML by extension.
+enum FileProvider {
+    Toml(figment::providers::Data<Toml>),
+    Yaml(figment::providers::Data<Yaml>),
+}
+
+impl Provider for FileProvider {
+    fn metadata(&self) -> Metadata {
+        match self {
+            FileProvider::Toml(data) => data.metadata(),
+            FileProvider::Yaml(data) => data.metadata(),
+        }
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        match self {
+            FileProvider::Toml(data) => data.data(),
+            FileProvider::Yaml(data) => data.data(),
+        }
+    }
+}
+
+/// Chooses the parser by extension; a missing or unreadable file is an error (figment alone
+/// would silently skip it).
+fn file_provider(path: &Path) -> Result<FileProvider, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    std::fs::File::open(path).map_err(|err| file_error(format!("cannot be read: {err}")))?;
+    let extension = path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("toml") => Ok(FileProvider::Toml(Toml::file_exact(path))),
+        Some("yaml" | "yml") => Ok(FileProvider::Yaml(Yaml::file_exact(path))),
+        _ => Err(file_error(
+            "unknown format; the file name must end in `.toml`, `.yaml` or `.yml`".to_owned(),
+        )),
+    }
+}
+
+fn describe(metadata: &Metadata) -> String {
+    let name = metadata.name.as_ref();
+    if let Some(source) = &metadata.source {
+        format!("{name} `{source}`")
+    } else {
+        name.to_owned()
+    }
+}

@@ -1,0 +1,624 @@
+//! Configuration: layered sources in, one validated [`Config`] out.
+//!
+//! Every scalar setting is defined once, in [`settings`]: key, flag, default, help text and
+//! what it accepts. Loading has two stages, so that what the user typed stays apart from what
+//! the program uses:
+//!
+//! 1. [`layers`]: figment merges the config file (`--config.file`, TOML or YAML by extension) <
+//!    environment variables (`IAM_KEY_EXPORTER_`, `__` between levels) < flags, and flattens
+//!    the result into dotted keys with the text the user wrote. Unknown keys are collected as
+//!    errors, not fatal ones, so that they are reported with every other problem.
+//! 2. [`validate`]: each key is parsed into its real type (`SocketAddr`, `Duration`, enums);
+//!    a key not given takes its default from the table. Every problem is reported at once,
+//!    each naming the key, where it came from, what was given and what is allowed.
+//!
+//! Nothing here binds a port or talks to AWS: a bad configuration fails before anything starts.
+
+mod layers;
+pub(crate) mod settings;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use settings::Setting;
+
+/// Prefix of every environment variable the exporter reads.
+pub const ENV_PREFIX: &str = "IAM_KEY_EXPORTER_";
+
+/// The environment variable naming the config file (the `--config.file` flag's).
+pub const CONFIG_FILE_ENV: &str = "IAM_KEY_EXPORTER_CONFIG_FILE";
+
+/// Where IAM data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `ListUsers`, then `ListAccessKeys` per user: exact and current, one request per user.
+    Api,
+    /// The account's credential report: a handful of requests, but up to four hours old.
+    CredentialReport,
+}
+
+impl SourceKind {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Api => "api",
+            SourceKind::CredentialReport => "credential-report",
+        }
+    }
+}
+
+/// Log verbosity, the levels Prometheus' own flags accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything, including each AWS request.
+    Debug,
+    /// One line per refresh and the start-up summary.
+    Info,
+    /// Only problems.
+    Warn,
+    /// Only failures.
+    Error,
+}
+
+impl LogLevel {
+    /// The matching `tracing` filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `key=value` pairs, as Prometheus and its exporters write them.
+    Logfmt,
+    /// One JSON object per line, for log pipelines that parse JSON.
+    Json,
+}
+
+/// The validated configuration the program runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The HTTP server.
+    pub web: WebConfig,
+    /// The background refresh.
+    pub refresh: RefreshConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// How the AWS SDK reaches IAM.
+    pub aws: AwsConfig,
+    /// What is collected and how.
+    pub collector: CollectorConfig,
+    /// The accounts to watch; never empty (the default is the account of the default
+    /// credentials).
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// Where to listen; `:10027` means every IPv4 interface.
+    pub listen_address: SocketAddr,
+    /// Path of the metrics page.
+    pub telemetry_path: String,
+    /// How long a client may take to send its request headers; slow clients cannot hold
+    /// connections open forever.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+/// The background refresh's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshConfig {
+    /// Time between the starts of two refreshes.
+    pub interval: Duration,
+    /// A refresh that takes longer is abandoned and counted as a `timeout` error.
+    pub timeout: Duration,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// Verbosity.
+    pub level: LogLevel,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// How the AWS SDK is set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsConfig {
+    /// Region for signing; `None` takes the SDK's default chain, then `us-east-1`.
+    pub region: Option<String>,
+    /// Endpoint override; `None` keeps `AWS_ENDPOINT_URL` or the real endpoint.
+    pub endpoint_url: Option<String>,
+    /// Named profile of the shared config files; `None` keeps `AWS_PROFILE` or `default`.
+    pub profile: Option<String>,
+    /// Attempts per request, the first included; throttling is retried with back-off.
+    pub max_attempts: u32,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt of one request.
+    pub attempt_timeout: Duration,
+}
+
+/// What is collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorConfig {
+    /// Where the data comes from.
+    pub source: SourceKind,
+    /// API mode: users whose keys are listed at the same time.
+    pub concurrency: usize,
+    /// API mode: whether to ask `GetAccessKeyLastUsed` for every key (one request per key).
+    pub last_used: bool,
+    /// Show only the last four characters of access key IDs in labels and output.
+    pub mask_access_key_ids: bool,
+    /// Credential-report mode: a report older than this is generated anew (AWS allows one
+    /// every four hours).
+    pub report_max_age: Duration,
+    /// Credential-report mode: how long to wait for a report that is being generated.
+    pub report_wait: Duration,
+    /// Credential-report mode: confirm the users the report flags with `ListAccessKeys` (real
+    /// key IDs, current statuses; one request per flagged user).
+    pub confirm_report_offenders: bool,
+}
+
+/// One account to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// The role to assume in that account; `None` uses the default credentials as they are.
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy demands, if any.
+    pub external_id: Option<String>,
+    /// The account ID, when known in advance (taken from `role_arn` if not given); otherwise
+    /// asked of STS on the first refresh.
+    pub account_id: Option<String>,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be used at all.
+    #[error("config file `{path}`: {reason}")]
+    File {
+        /// The path as given.
+        path: PathBuf,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+    /// One or more keys are unknown, of the wrong type or out of range.
+    #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<KeyError>),
+}
+
+/// One problem with one configuration key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    /// Dotted key, e.g. `refresh.interval`.
+    pub key: String,
+    /// Where the value came from, e.g. "environment variable `IAM_KEY_EXPORTER_...`".
+    pub origin: Option<String>,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key `{}`", self.key)?;
+        if let Some(origin) = &self.origin {
+            write!(f, " (from {origin})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What the command line says: the config file and the flags that override keys.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config.file` (or `IAM_KEY_EXPORTER_CONFIG_FILE`).
+    pub config_file: Option<PathBuf>,
+    /// Flag values, each with the setting it overrides.
+    pub(crate) flags: Vec<(&'static Setting, String)>,
+}
+
+impl Overrides {
+    /// Only a config file (`None`: none), no flags.
+    pub fn config_file(path: Option<PathBuf>) -> Self {
+        Overrides {
+            config_file: path,
+            flags: Vec::new(),
+        }
+    }
+
+    /// Adds a flag's value.
+    pub(crate) fn with_flag(mut self, setting: &'static Setting, value: impl Into<String>) -> Self {
+        self.flags.push((setting, value.into()));
+        self
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from every layer, reading the process
+    /// environment.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(overrides, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with the environment given (tests pass a fixed one).
+    pub fn load_from(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let layered = layers::Layered::new(overrides, env)?;
+        let (raw, mut errors) = layered.flatten();
+        match validate::validate(&layered, &raw) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::Invalid(errors)),
+            Err(more) => {
+                errors.extend(more);
+                Err(ConfigError::Invalid(errors))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The exporter's port, from the range the Prometheus wiki keeps for exporters.
+    const DEFAULT_PORT: u16 = 10027;
+
+    use crate::arn::account_id_from_role_arn;
+    use settings::LOG_FORMAT;
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use validate::parse_listen_address;
+
+    /// A config file that lives as long as the value: its path is `.0.path()`.
+    struct TempFile(tempfile::TempPath);
+
+    fn file(extension: &str, contents: &str) -> TempFile {
+        let mut named = tempfile::Builder::new()
+            .suffix(&format!(".{extension}"))
+            .tempfile()
+            .unwrap();
+        named.write_all(contents.as_bytes()).unwrap();
+        TempFile(named.into_temp_path())
+    }
+
+    impl TempFile {
+        fn overrides(&self) -> Overrides {
+            Overrides {
+                config_file: Some(self.0.to_path_buf()),
+                ..Overrides::default()
+            }
+        }
+    }
+
+    fn load(overrides: &Overrides, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::load_from(overrides, vars)
+    }
+
+    fn errors(result: Result<Config, ConfigError>) -> Vec<KeyError> {
+        match result {
+            Err(ConfigError::Invalid(errors)) => errors,
+            other => panic!("expected invalid configuration, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let config = load(&Overrides::default(), &[]).unwrap();
+        assert_eq!(
+            config.web.listen_address,
+            SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))
+        );
+        assert_eq!(config.web.telemetry_path, "/metrics");
+        assert_eq!(config.refresh.interval, Duration::from_secs(300));
+        assert_eq!(config.collector.source, SourceKind::Api);
+        assert_eq!(config.collector.concurrency, 4);
+        assert!(config.collector.last_used);
+        assert_eq!(config.log.format, LogFormat::Logfmt);
+        assert_eq!(config.accounts.len(), 1);
+        assert_eq!(config.accounts[0].role_arn, None);
+    }
+
+    /// The documented examples in `config/` load, and say exactly the defaults.
+    #[test]
+    fn the_example_files_are_valid_and_match_the_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let defaults = load(&Overrides::default(), &[]).unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let overrides = Overrides {
+                config_file: Some(path.clone()),
+                ..Overrides::default()
+            };
+            let config = load(&overrides, &[])
+                .unwrap_or_else(|err| panic!("{} is invalid: {err}", path.display()));
+            if path
+                .file_stem()
+                .is_some_and(|stem| stem == "iam-key-exporter")
+            {
+                assert_eq!(config, defaults, "{} says the defaults", path.display());
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2, "the TOML and the YAML example");
+    }
+
+    #[test]
+    fn file_overrides_defaults_env_overrides_file_and_flags_override_env() {
+        let toml = file(
+            "toml",
+            "[refresh]\ninterval = \"10m\"\n[web]\ntelemetry_path = \"/file\"\nlisten_address = \"127.0.0.1:1\"\n[log]\nlevel = \"warn\"\n",
+        );
+        let overrides = toml
+            .overrides()
+            .with_flag(&settings::LISTEN_ADDRESS, "127.0.0.1:3");
+        let config = load(
+            &overrides,
+            &[
+                ("IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH", "/env"),
+                ("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:2"),
+            ],
+        )
+        .unwrap();
+        // file only
+        assert_eq!(config.refresh.interval, Duration::from_secs(600));
+        assert_eq!(config.log.level, LogLevel::Warn);
+        // env over file
+        assert_eq!(config.web.telemetry_path, "/env");
+        // flag over env over file
+        assert_eq!(config.web.listen_address, "127.0.0.1:3".parse().unwrap());
+    }
+
+    #[test]
+    fn yaml_files_are_read_by_extension() {
+        let yaml = file(
+            "yaml",
+            "collector:\n  concurrency: 8\n  last_used: false\naccounts:\n  - role_arn: arn:aws:iam::111111111111:role/audit\n",
+        );
+        let overrides = yaml.overrides();
+        let config = load(&overrides, &[]).unwrap();
+        assert_eq!(config.collector.concurrency, 8);
+        assert!(!config.collector.last_used);
+        assert_eq!(
+            config.accounts[0].account_id.as_deref(),
+            Some("111111111111")
+        );
+    }
+
+    #[test]
+    fn numbers_from_the_environment_are_accepted_where_text_is_expected() {
+        let config = load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "16")],
+        )
+        .unwrap();
+        assert_eq!(config.collector.concurrency, 16);
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key_the_value_and_what_is_allowed() {
+        let errors = errors(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "-3")],
+        ));
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(message.contains("`refresh.interval`"), "{message}");
+        assert!(message.contains("`-3`"), "{message}");
+        assert!(message.contains("`5m`"), "{message}");
+        assert!(
+            message.contains("IAM_KEY_EXPORTER_REFRESH__INTERVAL"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_instead_of_overflowing_later() {
+        let errors = errors(load(
+            &Overrides::default(),
+            &[
+                ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1000000years"),
+                ("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "0s"),
+            ],
+        ));
+        assert_eq!(errors.len(), 2);
+        assert!(
+            errors[0].to_string().contains("at most 30 days"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_as_the_origin() {
+        let overrides = Overrides::default().with_flag(&LOG_FORMAT, "xml");
+        let message = errors(load(&overrides, &[]))[0].to_string();
+        assert!(message.contains("`log.format`"), "{message}");
+        assert!(message.contains("--log.format"), "{message}");
+        assert!(message.contains("`xml`"), "{message}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_the_allowed_ones() {
+        let toml = file("toml", "[web]\nlisten_adress = \":1\"\n");
+        let overrides = toml.overrides();
+        let message = errors(load(&overrides, &[]))[0].to_string();
+        assert!(message.contains("`web.listen_adress`"), "{message}");
+        assert!(message.contains("listen_address"), "{message}");
+    }
+
+    #[test]
+    fn unknown_environment_variables_with_the_prefix_are_rejected() {
+        let message = errors(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_REFRESH__INTERVALL", "5m")],
+        ))[0]
+            .to_string();
+        assert!(message.contains("refresh.intervall"), "{message}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = errors(load(
+            &Overrides::default(),
+            &[
+                ("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "0"),
+                ("IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH", "metrics"),
+                ("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "yes"),
+            ],
+        ));
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "web.telemetry_path",
+                "collector.concurrency",
+                "collector.last_used"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_not_silence() {
+        let overrides = Overrides {
+            config_file: Some(PathBuf::from("/nonexistent/iam-key-exporter.toml")),
+            ..Overrides::default()
+        };
+        let err = load(&overrides, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::File { .. }), "{err}");
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_file_extension_says_which_are_allowed() {
+        let ini = file("ini", "x=1");
+        let overrides = ini.overrides();
+        let err = load(&overrides, &[]).unwrap_err().to_string();
+        assert!(err.contains(".toml"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_with_its_format() {
+        let toml = file("toml", "[web\n");
+        let overrides = toml.overrides();
+        let err = load(&overrides, &[]).unwrap_err().to_string();
+        assert!(err.contains("TOML"), "{err}");
+    }
+
+    #[test]
+    fn listen_addresses_in_the_exporter_toolkit_forms_are_understood() {
+        assert_eq!(
+            parse_listen_address(":10027"),
+            Some(SocketAddr::from(([0, 0, 0, 0], 10027)))
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:9"),
+            Some("[::1]:9".parse().unwrap())
+        );
+        assert_eq!(parse_listen_address("10027"), None);
+        assert_eq!(parse_listen_address(":99999"), None);
+    }
+
+    #[test]
+    fn role_arns_give_the_account_id() {
+        assert_eq!(
+            account_id_from_role_arn("arn:aws:iam::123456789012:role/path/audit").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_id_from_role_arn("arn:aws-cn:iam::123456789012:role/a").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_id_from_role_arn("arn:aws:iam::123:role/a"), None);
+        assert_eq!(
+            account_id_from_role_arn("arn:aws:iam::123456789012:user/a"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_does_not_hide_the_other_problems_of_the_file() {
+        let toml = file(
+            "toml",
+            "[web]\nlisten_adress = \":1\"\n[refresh]\ninterval = \"-3\"\n[nope]\nx = 1\n",
+        );
+        let keys: Vec<String> = errors(load(
+            &toml.overrides(),
+            &[("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "0")],
+        ))
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+        assert_eq!(
+            keys,
+            [
+                "nope",
+                "web.listen_adress",
+                "refresh.interval",
+                "collector.concurrency"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_environment_variable_name_is_an_error_not_silence() {
+        for name in [
+            "IAM_KEY_EXPORTER_WEB__",
+            "IAM_KEY_EXPORTER_",
+            "IAM_KEY_EXPORTER_WEB____X",
+        ] {
+            let errors = errors(load(&Overrides::default(), &[(name, "1")]));
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            let message = errors[0].to_string();
+            assert!(message.contains(name), "{message}");
+            assert!(
+                message.contains("IAM_KEY_EXPORTER_REFRESH__INTERVAL"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_section_given_as_a_value_and_a_list_given_as_a_value_are_refused() {
+        let toml = file("toml", "web = 5\n[refresh]\ninterval = [1, 2]\n");
+        let messages: Vec<String> = errors(load(&toml.overrides(), &[]))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`web`") && m.contains("section")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`refresh.interval`") && m.contains("a list")));
+    }
+
+    #[test]
+    fn the_same_account_twice_is_rejected() {
+        let toml = file(
+            "toml",
+            "[[accounts]]\nrole_arn = \"arn:aws:iam::111111111111:role/a\"\n[[accounts]]\naccount_id = \"111111111111\"\nrole_arn = \"arn:aws:iam::111111111111:role/b\"\n",
+        );
+        let overrides = toml.overrides();
+        let message = errors(load(&overrides, &[]))[0].to_string();
+        assert!(message.contains("listed twice"), "{message}");
+    }
+}

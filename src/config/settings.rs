@@ -1,0 +1,356 @@
+//! Every scalar setting, defined once: its key, its flag (if any), its default, its help text
+//! and what it accepts. The command line, validation, `--help`, the README's table and the
+//! example files in `config/` all come from (or are tested against) this table.
+
+/// Which commands take a setting's flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlagScope {
+    /// Only the daemon (no subcommand): web server and refresh schedule.
+    Daemon,
+    /// The daemon and every subcommand.
+    Global,
+}
+
+/// One scalar setting.
+#[derive(Debug)]
+pub(crate) struct Setting {
+    /// Dotted key, e.g. `refresh.interval`; the environment variable is derived from it.
+    pub key: &'static str,
+    /// The flag, in exporter-toolkit style (`--refresh.interval`), for settings that have one.
+    pub flag: Option<(&'static str, FlagScope)>,
+    /// The built-in default as a user would write it; `None`: unset unless given.
+    pub default: Option<&'static str>,
+    /// One sentence for `--help`, the README and the example files.
+    pub help: &'static str,
+    /// What a valid value looks like, for error messages.
+    pub expected: &'static str,
+}
+
+impl Setting {
+    /// The environment variable that sets this key.
+    pub fn env_var(&self) -> String {
+        format!(
+            "{}{}",
+            super::ENV_PREFIX,
+            self.key.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+
+    /// The flag's name without dashes, when the setting has one.
+    pub fn flag_name(&self) -> Option<&'static str> {
+        self.flag.map(|(name, _)| name)
+    }
+}
+
+const DURATION: &str = "a duration like `30s`, `5m` or `1h`, greater than zero and at most 30 days";
+const BOOLEAN: &str = "`true` or `false`";
+
+macro_rules! settings {
+    ($($name:ident { $($field:ident: $value:expr),* $(,)? })*) => {
+        $(pub(crate) const $name: Setting = Setting { $($field: $value),* };)*
+        /// Every setting, in the order of the sections of the example files.
+        pub(crate) const ALL: &[&Setting] = &[$(&$name),*];
+    };
+}
+
+settings! {
+    LISTEN_ADDRESS {
+        key: "web.listen_address",
+        flag: Some(("web.listen-address", FlagScope::Daemon)),
+        default: Some(":10027"),
+        help: "Address to listen on for the metrics page.",
+        expected: "an address like `:10027`, `127.0.0.1:10027` or `[::]:10027`",
+    }
+    TELEMETRY_PATH {
+        key: "web.telemetry_path",
+        flag: Some(("web.telemetry-path", FlagScope::Daemon)),
+        default: Some("/metrics"),
+        help: "Path under which to expose metrics.",
+        expected: "a path like `/metrics` (starting with `/`, not `/`, `/-/healthy` or `/-/ready`)",
+    }
+    HEADER_READ_TIMEOUT {
+        key: "web.header_read_timeout",
+        flag: None,
+        default: Some("10s"),
+        help: "A client that has not sent its request headers after this long is disconnected.",
+        expected: DURATION,
+    }
+    MAX_CONNECTIONS {
+        key: "web.max_connections",
+        flag: None,
+        default: Some("64"),
+        help: "Connections served at once; more wait in the kernel's backlog.",
+        expected: "a whole number from 1 to 10000",
+    }
+    REFRESH_INTERVAL {
+        key: "refresh.interval",
+        flag: Some(("refresh.interval", FlagScope::Daemon)),
+        default: Some("5m"),
+        help: "Time between the starts of two refreshes of the IAM data.",
+        expected: DURATION,
+    }
+    REFRESH_TIMEOUT {
+        key: "refresh.timeout",
+        flag: None,
+        default: Some("10m"),
+        help: "A refresh (or a check) that takes longer is abandoned and counted as a `timeout` error.",
+        expected: DURATION,
+    }
+    LOG_LEVEL {
+        key: "log.level",
+        flag: Some(("log.level", FlagScope::Global)),
+        default: Some("info"),
+        help: "Only log messages with this severity or above: debug, info, warn, error.",
+        expected: "one of `debug`, `info`, `warn`, `error`",
+    }
+    LOG_FORMAT {
+        key: "log.format",
+        flag: Some(("log.format", FlagScope::Global)),
+        default: Some("logfmt"),
+        help: "Output format of log messages on standard error: logfmt, json.",
+        expected: "`logfmt` or `json`",
+    }
+    REGION {
+        key: "aws.region",
+        flag: None,
+        default: None,
+        help: "Region for request signing; unset: AWS_REGION, then the profile's region, then us-east-1.",
+        expected: "a region name like `us-east-1`",
+    }
+    ENDPOINT_URL {
+        key: "aws.endpoint_url",
+        flag: None,
+        default: None,
+        help: "Endpoint override, for a local stand-in; unset: AWS_ENDPOINT_URL or the real endpoint.",
+        expected: "a URL starting with `http://` or `https://`",
+    }
+    PROFILE {
+        key: "aws.profile",
+        flag: None,
+        default: None,
+        help: "Named profile of the shared AWS config files; unset: AWS_PROFILE or `default`.",
+        expected: "a profile name",
+    }
+    MAX_ATTEMPTS {
+        key: "aws.max_attempts",
+        flag: None,
+        default: Some("8"),
+        help: "Attempts per AWS request, the first included; throttling and 5xx are retried with back-off.",
+        expected: "a whole number from 1 to 20",
+    }
+    CONNECT_TIMEOUT {
+        key: "aws.connect_timeout",
+        flag: None,
+        default: Some("5s"),
+        help: "Time allowed to open a connection to AWS.",
+        expected: DURATION,
+    }
+    ATTEMPT_TIMEOUT {
+        key: "aws.attempt_timeout",
+        flag: None,
+        default: Some("30s"),
+        help: "Time allowed for one attempt of one AWS request.",
+        expected: DURATION,
+    }
+    SOURCE {
+        key: "collector.source",
+        flag: None,
+        default: Some("api"),
+        help: "Where IAM data comes from: `api` (ListUsers, then ListAccessKeys per user) or `credential-report`.",
+        expected: "`api` or `credential-report`",
+    }
+    CONCURRENCY {
+        key: "collector.concurrency",
+        flag: None,
+        default: Some("4"),
+        help: "Users whose keys are asked for at once (API mode and report confirmations).",
+        expected: "a whole number from 1 to 64",
+    }
+    LAST_USED {
+        key: "collector.last_used",
+        flag: None,
+        default: Some("true"),
+        help: "API mode: ask GetAccessKeyLastUsed for every key (one more request per key).",
+        expected: BOOLEAN,
+    }
+    MASK_ACCESS_KEY_IDS {
+        key: "collector.mask_access_key_ids",
+        flag: None,
+        default: Some("false"),
+        help: "Show only the last four characters of access key IDs in labels and output.",
+        expected: BOOLEAN,
+    }
+    REPORT_MAX_AGE {
+        key: "collector.report_max_age",
+        flag: None,
+        default: Some("4h"),
+        help: "Credential-report mode: a report older than this is generated anew.",
+        expected: DURATION,
+    }
+    REPORT_WAIT {
+        key: "collector.report_wait",
+        flag: None,
+        default: Some("2m"),
+        help: "Credential-report mode: how long to wait while AWS generates a report.",
+        expected: DURATION,
+    }
+    CONFIRM_REPORT_OFFENDERS {
+        key: "collector.confirm_report_offenders",
+        flag: None,
+        default: Some("true"),
+        help: "Credential-report mode: confirm the users the report flags with ListAccessKeys.",
+        expected: BOOLEAN,
+    }
+}
+
+/// The keys of one `[[accounts]]` entry, with their help texts.
+pub(crate) const ACCOUNT_KEYS: &[(&str, &str)] = &[
+    (
+        "role_arn",
+        "The role to assume in the account; unset: the default credentials' own account.",
+    ),
+    (
+        "external_id",
+        "The external ID the role's trust policy demands, if any.",
+    ),
+    (
+        "account_id",
+        "The account's 12-digit ID; taken from role_arn when not given.",
+    ),
+];
+
+/// The setting with this key.
+pub(crate) fn find(key: &str) -> Option<&'static Setting> {
+    ALL.iter().copied().find(|setting| setting.key == key)
+}
+
+/// The settings table in the README's Markdown, generated so that it cannot drift.
+#[cfg(test)]
+pub(crate) fn markdown_table() -> String {
+    let mut out = String::from("| key | flag | default | meaning |\n|---|---|---|---|\n");
+    for setting in ALL {
+        let flag = setting
+            .flag_name()
+            .map_or(String::new(), |name| format!("`--{name}`"));
+        let default = setting
+            .default
+            .map_or("unset".to_owned(), |value| format!("`{value}`"));
+        out.push_str(&format!(
+            "| `{}` | {flag} | {default} | {} |\n",
+            setting.key,
+            setting.help.replace('|', "\\|")
+        ));
+    }
+    for (key, help) in ACCOUNT_KEYS {
+        out.push_str(&format!("| `[[accounts]]` `{key}` | | unset | {help} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn every_key_is_defined_once_and_every_flag_once() {
+        let mut keys: Vec<_> = ALL.iter().map(|s| s.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), ALL.len(), "a key is defined twice");
+        let mut flags: Vec<_> = ALL.iter().filter_map(|s| s.flag_name()).collect();
+        let count = flags.len();
+        flags.sort_unstable();
+        flags.dedup();
+        assert_eq!(flags.len(), count, "a flag is defined twice");
+    }
+
+    #[test]
+    fn environment_variables_are_derived_from_the_key() {
+        assert_eq!(
+            REFRESH_INTERVAL.env_var(),
+            "IAM_KEY_EXPORTER_REFRESH__INTERVAL"
+        );
+    }
+
+    /// The README's settings table is exactly what the table above generates.
+    #[test]
+    fn the_readme_table_says_what_the_settings_say() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let begin = "<!-- BEGIN settings (generated: see src/config/settings.rs) -->\n";
+        let end = "<!-- END settings -->";
+        let start = readme
+            .find(begin)
+            .expect("the README has the settings markers")
+            + begin.len();
+        let stop = readme[start..].find(end).expect("the end marker") + start;
+        assert_eq!(
+            &readme[start..stop],
+            markdown_table(),
+            "README.md's settings table is out of date; replace it with the text above"
+        );
+    }
+
+    /// `key = ...` or `# key = ...` (or `key: ...` in YAML).
+    fn is_key_line(line: &str, assign: &str) -> bool {
+        let line = line.trim_start_matches('#').trim_start();
+        let name_end = line
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(line.len());
+        name_end > 0 && line[name_end..].starts_with(assign)
+    }
+
+    /// Each example file states every setting with its default (commented out where the
+    /// default is "unset"), right under a comment that starts with its help text.
+    #[test]
+    fn the_example_files_state_every_default_under_its_help_text() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for (file, assign) in [
+            ("iam-key-exporter.toml", " = "),
+            ("iam-key-exporter.yaml", ": "),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for setting in ALL {
+                let name = setting.key.rsplit('.').next().unwrap();
+                let value_line = match setting.default {
+                    Some(_) => lines
+                        .iter()
+                        .position(|l| l.starts_with(&format!("{name}{assign}"))),
+                    None => lines
+                        .iter()
+                        .position(|l| l.starts_with(&format!("# {name}{assign}"))),
+                };
+                let at = value_line.unwrap_or_else(|| {
+                    panic!(
+                        "{file}: no line for `{}` (default {:?})",
+                        setting.key, setting.default
+                    )
+                });
+                if let Some(default) = setting.default {
+                    let written = lines[at][name.len() + assign.len()..].trim_matches('"');
+                    assert_eq!(
+                        written, default,
+                        "{file}: `{}` says {written}, the default is {default}",
+                        setting.key
+                    );
+                }
+                let comments: Vec<&str> = lines[..at]
+                    .iter()
+                    .rev()
+                    .take_while(|l| l.starts_with('#') && !is_key_line(l, assign))
+                    .copied()
+                    .collect();
+                let first = comments.last().copied().unwrap_or("");
+                assert_eq!(
+                    first,
+                    format!("# {}", setting.help),
+                    "{file}: the comment over `{}` must start with its help text",
+                    setting.key
+                );
+            }
+        }
+    }
+}

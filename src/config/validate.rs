@@ -1,0 +1,251 @@
+//! Validation: each flattened key parsed into its real type, defaults from the settings
+//! table for keys not given, and every problem collected so the user sees them all at once.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::layers::{Layered, Raw};
+use super::settings::{self as s, Setting};
+use super::{
+    AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, LogConfig, LogFormat, LogLevel,
+    RefreshConfig, SourceKind, WebConfig,
+};
+use crate::arn;
+
+/// Collects every problem while validating.
+struct Validator<'a> {
+    layered: &'a Layered,
+    raw: &'a Raw,
+    errors: Vec<KeyError>,
+}
+
+impl Validator<'_> {
+    fn fail(&mut self, key: &str, given: &str, expected: &str) {
+        self.errors.push(KeyError {
+            key: key.to_owned(),
+            origin: self.layered.origin(key),
+            message: format!("expected {expected}, got `{given}`"),
+        });
+    }
+
+    /// Parses the setting's value (or its default when unset) with `parse`; on failure
+    /// records the error and returns the parsed default so validation can go on.
+    fn field<T>(&mut self, setting: &Setting, parse: impl Fn(&str) -> Option<T>) -> T {
+        let default = setting.default.expect("a setting with a default");
+        let fallback = || parse(default).expect("built-in defaults are valid");
+        match self.raw.get(setting.key) {
+            None => fallback(),
+            Some(given) => match parse(given.trim()) {
+                Some(parsed) => parsed,
+                None => {
+                    self.fail(setting.key, given, setting.expected);
+                    fallback()
+                }
+            },
+        }
+    }
+
+    /// A setting without a default: `None` when unset or blank.
+    fn optional(&mut self, setting: &Setting) -> Option<String> {
+        self.raw
+            .get(setting.key)
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// No setting needs longer; a bound keeps deadline arithmetic from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|duration| !duration.is_zero() && *duration <= MAX_DURATION)
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_in_range(text: &str, min: u64, max: u64) -> Option<u64> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+}
+
+/// Accepts `:PORT` (every IPv4 interface), `HOST:PORT` and `[V6]:PORT`.
+pub(crate) fn parse_listen_address(text: &str) -> Option<SocketAddr> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port = port.parse::<u16>().ok()?;
+        return Some(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    // A host name such as `localhost:10027`; resolved once, at start-up.
+    text.to_socket_addrs().ok()?.next()
+}
+
+fn parse_telemetry_path(text: &str) -> Option<String> {
+    let reserved = ["/", "/-/healthy", "/-/ready"];
+    let valid =
+        text.starts_with('/') && !reserved.contains(&text) && !text.contains(['?', '#', ' ']);
+    valid.then(|| text.to_owned())
+}
+
+pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyError>> {
+    let mut v = Validator {
+        layered,
+        raw,
+        errors: Vec::new(),
+    };
+
+    let web = WebConfig {
+        listen_address: v.field(&s::LISTEN_ADDRESS, parse_listen_address),
+        telemetry_path: v.field(&s::TELEMETRY_PATH, parse_telemetry_path),
+        header_read_timeout: v.field(&s::HEADER_READ_TIMEOUT, parse_duration),
+        max_connections: v.field(&s::MAX_CONNECTIONS, |text| {
+            parse_in_range(text, 1, 10_000).map(|n| n as usize)
+        }),
+    };
+    let refresh = RefreshConfig {
+        interval: v.field(&s::REFRESH_INTERVAL, parse_duration),
+        timeout: v.field(&s::REFRESH_TIMEOUT, parse_duration),
+    };
+    let log = LogConfig {
+        level: v.field(&s::LOG_LEVEL, |text| {
+            match text.to_ascii_lowercase().as_str() {
+                "debug" => Some(LogLevel::Debug),
+                "info" => Some(LogLevel::Info),
+                "warn" => Some(LogLevel::Warn),
+                "error" => Some(LogLevel::Error),
+                _ => None,
+            }
+        }),
+        format: v.field(&s::LOG_FORMAT, |text| {
+            match text.to_ascii_lowercase().as_str() {
+                "logfmt" => Some(LogFormat::Logfmt),
+                "json" => Some(LogFormat::Json),
+                _ => None,
+            }
+        }),
+    };
+
+    let endpoint_url = v.optional(&s::ENDPOINT_URL);
+    if let Some(url) = &endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            v.fail(s::ENDPOINT_URL.key, url, s::ENDPOINT_URL.expected);
+        }
+    }
+    let aws = AwsConfig {
+        region: v.optional(&s::REGION),
+        endpoint_url,
+        profile: v.optional(&s::PROFILE),
+        max_attempts: v.field(&s::MAX_ATTEMPTS, |text| {
+            parse_in_range(text, 1, 20).map(|n| n as u32)
+        }),
+        connect_timeout: v.field(&s::CONNECT_TIMEOUT, parse_duration),
+        attempt_timeout: v.field(&s::ATTEMPT_TIMEOUT, parse_duration),
+    };
+
+    let collector = CollectorConfig {
+        source: v.field(&s::SOURCE, |text| {
+            match text.to_ascii_lowercase().as_str() {
+                "api" => Some(SourceKind::Api),
+                "credential-report" | "credential_report" => Some(SourceKind::CredentialReport),
+                _ => None,
+            }
+        }),
+        concurrency: v.field(&s::CONCURRENCY, |text| {
+            parse_in_range(text, 1, 64).map(|n| n as usize)
+        }),
+        last_used: v.field(&s::LAST_USED, parse_bool),
+        mask_access_key_ids: v.field(&s::MASK_ACCESS_KEY_IDS, parse_bool),
+        report_max_age: v.field(&s::REPORT_MAX_AGE, parse_duration),
+        report_wait: v.field(&s::REPORT_WAIT, parse_duration),
+        confirm_report_offenders: v.field(&s::CONFIRM_REPORT_OFFENDERS, parse_bool),
+    };
+
+    let accounts = accounts(&mut v);
+
+    if v.errors.is_empty() {
+        Ok(Config {
+            web,
+            refresh,
+            log,
+            aws,
+            collector,
+            accounts,
+        })
+    } else {
+        Err(v.errors)
+    }
+}
+
+fn accounts(v: &mut Validator<'_>) -> Vec<AccountConfig> {
+    let text = |account: &std::collections::BTreeMap<String, String>, key: &str| {
+        account
+            .get(key)
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    let mut accounts = Vec::new();
+    for (index, account) in v.raw.accounts.iter().enumerate() {
+        let role_arn = text(account, "role_arn");
+        if let Some(role) = &role_arn {
+            if arn::account_id_from_role_arn(role).is_none() {
+                v.fail(
+                    &format!("accounts.{index}.role_arn"),
+                    role,
+                    "a role ARN like `arn:aws:iam::123456789012:role/iam-key-exporter`",
+                );
+            }
+        }
+        let account_id = match text(account, "account_id") {
+            Some(id) => {
+                if arn::parse_account_id(&id).is_none() {
+                    v.fail(
+                        &format!("accounts.{index}.account_id"),
+                        &id,
+                        "a 12-digit AWS account ID",
+                    );
+                }
+                Some(id)
+            }
+            None => role_arn.as_deref().and_then(arn::account_id_from_role_arn),
+        };
+        accounts.push(AccountConfig {
+            role_arn,
+            external_id: text(account, "external_id"),
+            account_id,
+        });
+    }
+    if accounts.is_empty() {
+        accounts.push(AccountConfig {
+            role_arn: None,
+            external_id: None,
+            account_id: None,
+        });
+    }
+    let mut seen = HashSet::new();
+    for (index, account) in accounts.iter().enumerate() {
+        if let Some(id) = &account.account_id {
+            if !seen.insert(id.clone()) {
+                v.errors.push(KeyError {
+                    key: format!("accounts.{index}"),
+                    origin: None,
+                    message: format!(
+                        "account `{id}` is listed twice; each account may appear only once"
+                    ),
+                });
+            }
+        }
+    }
+    accounts
+}

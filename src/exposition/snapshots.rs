@@ -1,0 +1,426 @@
+//! The per-account, per-user and per-key series, written straight from the latest snapshot of
+//! each account into the body, in the text format the prometheus crate's encoder writes (a
+//! test holds the two to the same output).
+//!
+//! The families are a table: each says its name, HELP text and which rows of a snapshot give
+//! its samples (one per account, user or key). One writer walks the table, so adding a family
+//! is one entry, not one more copy of the loop.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::KeyIdDisplay;
+use crate::snapshot::{unix_seconds, AccessKey, AccountSnapshot, User};
+
+/// Which rows of a snapshot give a family's samples, and their values (`None`: no sample).
+enum Rows {
+    /// One per account; label `account_id`.
+    Account(fn(&AccountSnapshot) -> Option<f64>),
+    /// One per user; labels `account_id`, `user`, `path`.
+    User(fn(&User) -> Option<f64>),
+    /// One per key; labels `account_id`, `user`, `access_key_id`, and `status` when asked.
+    Key {
+        value: fn(&AccessKey) -> Option<f64>,
+        with_status: bool,
+    },
+}
+
+/// A family written from snapshots: its name, HELP text and rows.
+struct Family {
+    name: &'static str,
+    help: String,
+    rows: Rows,
+}
+
+impl Family {
+    fn new(name: &'static str, help: String, rows: Rows) -> Self {
+        Family { name, help, rows }
+    }
+
+    /// Writes the family's block, header included, if it has at least one sample.
+    fn write(&self, out: &mut Vec<u8>, snapshots: &[&AccountSnapshot], key_ids: KeyIdDisplay) {
+        let mut block = Block {
+            family: self,
+            out,
+            started: false,
+        };
+        for s in snapshots {
+            let account = s.account_id.as_str();
+            match &self.rows {
+                Rows::Account(value) => {
+                    if let Some(value) = value(s) {
+                        block.sample(&[("account_id", account)], value);
+                    }
+                }
+                Rows::User(value) => {
+                    for user in &s.users {
+                        if let Some(value) = value(user) {
+                            let labels = [
+                                ("account_id", account),
+                                ("user", user.name.as_str()),
+                                ("path", user.path.as_str()),
+                            ];
+                            block.sample(&labels, value);
+                        }
+                    }
+                }
+                Rows::Key { value, with_status } => {
+                    for user in &s.users {
+                        for key in &user.access_keys {
+                            let Some(value) = value(key) else { continue };
+                            let id = key_ids.show(&key.id);
+                            let labels = [
+                                ("account_id", account),
+                                ("user", user.name.as_str()),
+                                ("access_key_id", id.as_ref()),
+                                ("status", key.status.as_str()),
+                            ];
+                            let labels = if *with_status {
+                                &labels[..]
+                            } else {
+                                &labels[..3]
+                            };
+                            block.sample(labels, value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"# HELP ");
+        out.extend_from_slice(self.name.as_bytes());
+        out.push(b' ');
+        escape_into(out, &self.help, false);
+        out.extend_from_slice(b"\n# TYPE ");
+        out.extend_from_slice(self.name.as_bytes());
+        out.extend_from_slice(b" gauge\n");
+    }
+
+    /// One sample; `labels` pairs names with values in the order they are written.
+    fn sample(&self, out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64) {
+        out.extend_from_slice(self.name.as_bytes());
+        for (i, (name, value)) in labels.iter().enumerate() {
+            out.push(if i == 0 { b'{' } else { b',' });
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_into(out, value, true);
+            out.push(b'"');
+        }
+        if !labels.is_empty() {
+            out.push(b'}');
+        }
+        // The crate's encoder writes `f64`'s Display; so does this.
+        let _ = writeln!(out, " {value}");
+    }
+}
+
+/// One family's block being written: the header goes out before the first sample, so a
+/// family without samples writes nothing.
+struct Block<'a> {
+    family: &'a Family,
+    out: &'a mut Vec<u8>,
+    started: bool,
+}
+
+impl Block<'_> {
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        if !self.started {
+            self.family.header(self.out);
+            self.started = true;
+        }
+        self.family.sample(self.out, labels, value);
+    }
+}
+
+/// Escapes as the text format wants: `\\` and newlines always, `"` in label values.
+fn escape_into(out: &mut Vec<u8>, text: &str, quote: bool) {
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quote => out.extend_from_slice(b"\\\""),
+            other => out.push(other),
+        }
+    }
+}
+
+/// The families and the latest snapshot of each account.
+pub(super) struct SnapshotFamilies {
+    /// In name order, as the crate's encoder writes them.
+    families: Vec<Family>,
+    key_ids: KeyIdDisplay,
+    /// Latest successful snapshot per account ID.
+    latest: RwLock<BTreeMap<String, Arc<AccountSnapshot>>>,
+    /// Size of the last body, to allocate the next one in one go.
+    last_size: AtomicUsize,
+}
+
+fn seconds(time: i64) -> f64 {
+    time as f64
+}
+
+impl SnapshotFamilies {
+    pub fn new(every: &str, key_ids: KeyIdDisplay) -> Self {
+        let refreshed = format!("Refreshed in the background every {every}, not at scrape time.");
+        let families = vec![
+            Family::new(
+                "iam_access_key_created_timestamp_seconds",
+                format!("Unix time the access key was created, one series per key with its status. {refreshed}"),
+                Rows::Key { value: |key| Some(seconds(key.created)), with_status: true },
+            ),
+            Family::new(
+                "iam_access_key_last_used_timestamp_seconds",
+                format!("Unix time the access key was last used; absent for keys never used or when last use is not collected. {refreshed}"),
+                Rows::Key { value: |key| key.last_used.map(seconds), with_status: false },
+            ),
+            Family::new(
+                "iam_account_root_access_keys_present",
+                format!("Whether the account's root user has an access key (1) or not (0). {refreshed}"),
+                Rows::Account(|s| s.root_access_keys_present.map(|present| if present { 1.0 } else { 0.0 })),
+            ),
+            Family::new(
+                "iam_account_users",
+                format!("Number of IAM users in the account. {refreshed}"),
+                Rows::Account(|s| Some(s.users.len() as f64)),
+            ),
+            Family::new(
+                "iam_account_users_with_multiple_active_access_keys",
+                format!("Number of IAM users with more than one active access key. {refreshed}"),
+                Rows::Account(|s| Some(s.users_with_multiple_active_keys() as f64)),
+            ),
+            Family::new(
+                "iam_exporter_data_timestamp_seconds",
+                "Unix time the served IAM data was produced: the refresh time in API mode, the report's generation time in credential-report mode.".to_owned(),
+                Rows::Account(|s| Some(unix_seconds(s.data_timestamp))),
+            ),
+            Family::new(
+                "iam_user_active_access_keys",
+                format!("Number of active access keys of the IAM user; the CIS control allows at most 1. {refreshed}"),
+                Rows::User(|user| Some(user.active_access_keys() as f64)),
+            ),
+        ];
+        SnapshotFamilies {
+            families,
+            key_ids,
+            latest: RwLock::new(BTreeMap::new()),
+            last_size: AtomicUsize::new(0),
+        }
+    }
+
+    /// Replaces the account's snapshot whole: what is no longer in IAM is no longer served.
+    pub fn publish(&self, snapshot: Arc<AccountSnapshot>) {
+        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        latest.insert(snapshot.account_id.clone(), snapshot);
+    }
+
+    pub fn size_hint(&self) -> usize {
+        self.last_size.load(Ordering::Relaxed) + 4096
+    }
+
+    pub fn remember_size(&self, size: usize) {
+        self.last_size.store(size, Ordering::Relaxed);
+    }
+
+    /// Appends every family with at least one sample, each family's samples together (the
+    /// format wants one block per family), accounts in ID order, users in name order.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        let snapshots: Vec<&AccountSnapshot> = latest.values().map(Arc::as_ref).collect();
+        for family in &self.families {
+            family.write(out, &snapshots, self.key_ids);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::KeyStatus;
+    use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
+    use std::time::{Duration, SystemTime};
+
+    impl SnapshotFamilies {
+        fn family(&self, name: &str) -> &Family {
+            self.families.iter().find(|f| f.name == name).unwrap()
+        }
+    }
+
+    fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
+        Arc::new(AccountSnapshot {
+            account_id: account.to_owned(),
+            data_timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            users,
+            root_access_keys_present: Some(false),
+        })
+    }
+
+    fn user(name: &str, keys: &[(&str, KeyStatus, Option<i64>)]) -> User {
+        User {
+            name: name.to_owned(),
+            path: "/".to_owned(),
+            access_keys: keys
+                .iter()
+                .map(|(id, status, last_used)| AccessKey {
+                    id: (*id).to_owned(),
+                    status: *status,
+                    created: 1_600_000_000,
+                    last_used: *last_used,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn families_are_written_in_name_order() {
+        let families = SnapshotFamilies::new("5m", KeyIdDisplay::Full);
+        let names: Vec<&str> = families.families.iter().map(|f| f.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+    }
+
+    /// The same snapshots through the crate's own gauges and encoder: the direct writer must
+    /// say exactly the same (label order aside, which the format leaves free).
+    #[test]
+    fn the_direct_writer_agrees_with_the_crates_encoder() {
+        use std::collections::BTreeSet;
+
+        let mut odd = user(
+            "x\"y\\z",
+            &[
+                ("AKIA1", KeyStatus::Active, Some(1_650_000_000)),
+                ("AKIA2", KeyStatus::Inactive, None),
+            ],
+        );
+        odd.path = "/a\nb/".to_owned();
+        let first = snapshot("123456789012", vec![odd, user("plain", &[])]);
+        let mut second = (*snapshot(
+            "210987654321",
+            vec![user("b", &[("AKIA3", KeyStatus::Active, None)])],
+        ))
+        .clone();
+        second.root_access_keys_present = None;
+        let snapshots = [first, Arc::new(second)];
+
+        let families = SnapshotFamilies::new("5m", KeyIdDisplay::Full);
+        for s in &snapshots {
+            families.publish(s.clone());
+        }
+        let mut direct = Vec::new();
+        families.write_text(&mut direct);
+
+        let registry = Registry::new();
+        let gauge = |family: &Family, labels: &[&str]| {
+            let vec = GaugeVec::new(Opts::new(family.name, family.help.clone()), labels).unwrap();
+            registry.register(Box::new(vec.clone())).unwrap();
+            vec
+        };
+        let f = &families;
+        let created = gauge(
+            f.family("iam_access_key_created_timestamp_seconds"),
+            &["account_id", "user", "access_key_id", "status"],
+        );
+        let used = gauge(
+            f.family("iam_access_key_last_used_timestamp_seconds"),
+            &["account_id", "user", "access_key_id"],
+        );
+        let root = gauge(
+            f.family("iam_account_root_access_keys_present"),
+            &["account_id"],
+        );
+        let users = gauge(f.family("iam_account_users"), &["account_id"]);
+        let offenders = gauge(
+            f.family("iam_account_users_with_multiple_active_access_keys"),
+            &["account_id"],
+        );
+        let data = gauge(
+            f.family("iam_exporter_data_timestamp_seconds"),
+            &["account_id"],
+        );
+        let active = gauge(
+            f.family("iam_user_active_access_keys"),
+            &["account_id", "user", "path"],
+        );
+        for s in &snapshots {
+            let a = s.account_id.as_str();
+            users.with_label_values(&[a]).set(s.users.len() as f64);
+            offenders
+                .with_label_values(&[a])
+                .set(s.users_with_multiple_active_keys() as f64);
+            data.with_label_values(&[a])
+                .set(unix_seconds(s.data_timestamp));
+            if let Some(present) = s.root_access_keys_present {
+                root.with_label_values(&[a])
+                    .set(if present { 1.0 } else { 0.0 });
+            }
+            for u in &s.users {
+                active
+                    .with_label_values(&[a, &u.name, &u.path])
+                    .set(u.active_access_keys() as f64);
+                for k in &u.access_keys {
+                    created
+                        .with_label_values(&[a, &u.name, &k.id, k.status.as_str()])
+                        .set(k.created as f64);
+                    if let Some(t) = k.last_used {
+                        used.with_label_values(&[a, &u.name, &k.id]).set(t as f64);
+                    }
+                }
+            }
+        }
+        let mut reference = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut reference)
+            .unwrap();
+
+        // Each line with its labels sorted, so that only label order may differ.
+        let normalise = |text: &[u8]| -> BTreeSet<String> {
+            String::from_utf8(text.to_vec())
+                .unwrap()
+                .lines()
+                .map(
+                    |line| match (line.starts_with('#'), line.find('{'), line.rfind('}')) {
+                        (false, Some(open), Some(close)) => {
+                            let mut labels: Vec<&str> = split_labels(&line[open + 1..close]);
+                            labels.sort_unstable();
+                            format!(
+                                "{}{{{}}}{}",
+                                &line[..open],
+                                labels.join(","),
+                                &line[close + 1..]
+                            )
+                        }
+                        _ => line.to_owned(),
+                    },
+                )
+                .collect()
+        };
+        assert_eq!(normalise(&direct), normalise(&reference));
+        assert!(String::from_utf8(direct)
+            .unwrap()
+            .contains(r#"user="x\"y\\z""#));
+    }
+
+    /// Splits `a="x",b="y,\"z"` at the commas between pairs.
+    fn split_labels(text: &str) -> Vec<&str> {
+        let mut parts = Vec::new();
+        let (mut start, mut quoted, mut escaped) = (0, false, false);
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = !quoted,
+                ',' if !quoted => {
+                    parts.push(&text[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(&text[start..]);
+        parts
+    }
+}

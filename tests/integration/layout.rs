@@ -1,0 +1,121 @@
+//! The module layout that `src/lib.rs` documents is the one the code has: every module imports
+//! only modules documented before it, so there is no import cycle.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::helpers::project_dir;
+
+/// Each top-level module's rank: the number of the item of `lib.rs`'s "# Layout" list that
+/// names it in backticks.
+fn documented_ranks(lib: &str, modules: &[String]) -> BTreeMap<String, usize> {
+    let layout = &lib[lib.find("# Layout").expect("lib.rs has a Layout section")..];
+    let mut ranks = BTreeMap::new();
+    let mut rank = 0;
+    for line in layout.lines() {
+        let text = line.trim_start_matches("//!").trim();
+        if let Some((number, _)) = text.split_once(". ") {
+            if let Ok(n) = number.parse::<usize>() {
+                rank = n;
+            }
+        }
+        let mut rest = text;
+        while let Some(start) = rest.find('`') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('`') else { break };
+            let name = &after[..end];
+            let linked = rest[..start].ends_with('[');
+            if rank > 0 && !linked && modules.iter().any(|m| m == name) {
+                ranks.entry(name.to_owned()).or_insert(rank);
+            }
+            rest = &after[end + 1..];
+        }
+    }
+    ranks
+}
+
+/// Top-level module -> the other top-level modules its files name as `crate::X`.
+fn imports(src: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap();
+            let first = relative.components().next().unwrap();
+            let module = first
+                .as_os_str()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".rs")
+                .to_owned();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // `crate::X` and the `crate::{X, Y}` form.
+            let mut named = Vec::new();
+            for (at, _) in text.match_indices("crate::") {
+                let rest = &text[at + "crate::".len()..];
+                let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                    group[..group.find('}').unwrap()]
+                        .split(',')
+                        .map(|part| part.trim().split("::").next().unwrap())
+                        .collect()
+                } else {
+                    vec![rest
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap()]
+                };
+                named.extend(names.into_iter().map(str::to_owned));
+            }
+            let entry = found.entry(module.clone()).or_default();
+            for name in named {
+                if name != module && !name.is_empty() && !entry.contains(&name) {
+                    entry.push(name);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn modules_import_only_the_layers_documented_before_them() {
+    let root = project_dir();
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let graph = imports(&root.join("src"));
+    let modules: Vec<String> = graph.keys().cloned().collect();
+    assert!(modules.len() >= 10, "found the modules: {modules:?}");
+    let ranks = documented_ranks(&lib, &modules);
+    for module in &modules {
+        assert!(
+            ranks.contains_key(module),
+            "module `{module}` is missing from lib.rs's Layout section"
+        );
+    }
+    let mut wrong = Vec::new();
+    for (module, imported) in &graph {
+        for other in imported {
+            let Some(&other_rank) = ranks.get(other) else {
+                continue; // not a module of ours (e.g. `crate::Error` re-exported at the root)
+            };
+            if other_rank >= ranks[module] {
+                wrong.push(format!(
+                    "`{module}` (item {}) imports `{other}` (item {other_rank})",
+                    ranks[module]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the documented layout:\n{}",
+        wrong.join("\n")
+    );
+}
