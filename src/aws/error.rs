@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -61,6 +62,8 @@ pub struct AwsError {
     pub kind: ErrorKind,
     /// AWS's error code, when the service answered with one (e.g. `Throttling`).
     pub code: Option<String>,
+    /// What to say before the SDK's own chain, when the kind alone would mislead.
+    note: Option<&'static str>,
     source: Box<dyn StdError + Send + Sync>,
 }
 
@@ -71,7 +74,11 @@ impl fmt::Display for AwsError {
             "{} request failed ({})",
             self.operation,
             self.kind.as_str()
-        )
+        )?;
+        match self.note {
+            Some(note) => write!(f, ": {note}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -88,10 +95,12 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let (kind, code) = classify(&err);
+        let credentials = credentials_problem(&err);
         AwsError {
             operation,
-            kind,
+            kind: credentials.map_or(kind, |(kind, _)| kind),
             code,
+            note: credentials.map(|(_, note)| note),
             source: Box::new(err),
         }
     }
@@ -107,9 +116,38 @@ impl AwsError {
             operation,
             kind: ErrorKind::Service,
             code: None,
+            note: None,
             source: what.into().into(),
         }
     }
+}
+
+/// When the request never left because no credentials could be had, the SDK reports a
+/// dispatch failure, which alone reads as a network problem: find the credential provider's
+/// error in the chain and say what it is. The chain's own text lists what was tried.
+fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'static str)> {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if let Some(credentials) = current.downcast_ref::<CredentialsError>() {
+            return match credentials {
+                CredentialsError::CredentialsNotLoaded(_) => Some((
+                    ErrorKind::AccessDenied,
+                    "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or run \
+                     with an IAM role: IRSA, EKS Pod Identity, ECS or EC2)",
+                )),
+                CredentialsError::InvalidConfiguration(_) => Some((
+                    ErrorKind::AccessDenied,
+                    "the AWS credential configuration is invalid",
+                )),
+                CredentialsError::ProviderTimedOut(_) => {
+                    Some((ErrorKind::Timeout, "the AWS credential provider timed out"))
+                }
+                _ => Some((ErrorKind::AccessDenied, "no usable AWS credentials")),
+            };
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// Error codes AWS uses for throttling across services.

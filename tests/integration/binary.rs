@@ -178,3 +178,59 @@ async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
         "no credential appears in the logs: {logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_credentials_check_says_so_and_what_the_chain_tried() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut command = tokio::process::Command::new(BINARY);
+    command.arg("check").stdin(std::process::Stdio::null());
+    for (name, value) in aws_env(&closed) {
+        command.env(name, value);
+    }
+    // Nothing the default chain could find: no keys, no profile, no role, no metadata service.
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        command.env_remove(name);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("check finishes within 60s")
+        .unwrap();
+    let code = output.status.code().unwrap_or(-1);
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    assert!(
+        err.contains("(access_denied)"),
+        "not a network error: {err}"
+    );
+    assert!(
+        err.contains("Environment") && err.contains("Ec2InstanceMetadata"),
+        "says what the chain tried: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_cannot_be_bound_exits_2_naming_the_address() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = held.local_addr().unwrap().to_string();
+    let (code, out, err) = exporter(
+        &["--web.listen-address", &address],
+        &aws_env("http://127.0.0.1:1"),
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {address}")),
+        "{err}"
+    );
+    drop(held);
+}
