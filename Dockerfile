@@ -14,9 +14,8 @@ ARG BUILD_GIT_REVISION=unknown
 ARG VERSION=dev
 
 # ---------------------------------------------------------------------------------------------
-# Build. The full (not -slim) image, because aws-lc-sys compiles C with the `cc` crate and this
-# image has gcc, g++, make and the libc headers. cmake is not needed: aws-lc-sys 0.47 ships
-# bindings for x86_64 and aarch64 Linux and builds them with `cc` alone.
+# Build. The full (not -slim) image, because ring (rustls' crypto) compiles C and assembly with
+# the `cc` crate and this image has gcc, make and the libc headers.
 # Pinned by tag to the toolchain the project uses (rust-version in Cargo.toml is the minimum).
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
@@ -26,7 +25,9 @@ WORKDIR /src
 # own targets; a release build compiles only the library and the binary, but Cargo refuses a
 # manifest whose declared targets have no file, hence benches/own_cost.rs. A new [[bench]],
 # [[test]] or [[example]] entry in Cargo.toml needs its placeholder here too.
+# testkit/ is a workspace member (test support only): Cargo reads its manifest, never builds it.
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY testkit ./testkit
 RUN mkdir -p src benches \
  && echo '//! Placeholder for the dependency layer.' > src/lib.rs \
  && printf '//! Placeholder for the dependency layer.\nfn main() {}\n' > src/main.rs \

@@ -18,6 +18,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 use aws_sdk_iam::types::{StatusType, SummaryKeyType};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 pub(crate) use error::{AwsError, ErrorKind};
 
@@ -59,7 +60,11 @@ pub async fn sdk_config(
         .connect_timeout(config.connect_timeout)
         .operation_attempt_timeout(config.attempt_timeout)
         .build();
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .region(region)
         .retry_config(retry)
         .timeout_config(timeouts);

@@ -400,6 +400,7 @@ async fn several_accounts_are_watched_through_assumed_roles() {
     // moto serves the member account to credentials of a role assumed in it.
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::Config::builder()
+            .http_client(crate::helpers::sdk_http_client())
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new("us-east-1"))
             .endpoint_url(moto.endpoint())
@@ -416,6 +417,7 @@ async fn several_accounts_are_watched_through_assumed_roles() {
     let creds = assumed.credentials().unwrap();
     let member_iam = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::Config::builder()
+            .http_client(crate::helpers::sdk_http_client())
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
             .region(aws_sdk_iam::config::Region::new("us-east-1"))
             .endpoint_url(moto.endpoint())

@@ -27,6 +27,14 @@ pub fn test_credentials() -> SharedCredentialsProvider {
     ))
 }
 
+/// The HTTP client for the tests' own SDK clients (seeding moto), as the exporter builds it.
+pub fn sdk_http_client() -> aws_sdk_iam::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The project root.
 pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -78,6 +78,7 @@ impl Moto {
     /// An SDK client for seeding.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let config = aws_sdk_iam::Config::builder()
+            .http_client(crate::helpers::sdk_http_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(self.endpoint())
