@@ -21,11 +21,19 @@ pub(crate) fn parse_account_id(text: &str) -> Option<String> {
     (text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_owned())
 }
 
-/// `arn:aws:iam::123456789012:role/name` (any partition) → `123456789012`.
+/// `arn:aws:iam::123456789012:role/name` or `.../role/path/name` (any partition) →
+/// `123456789012`; `None` when the role has no name or the name has characters IAM refuses.
 pub(crate) fn account_id_from_role_arn(arn: &str) -> Option<String> {
     let (account, resource) = split_iam_arn(arn)?;
-    resource
-        .starts_with("role/")
-        .then(|| parse_account_id(account))
-        .flatten()
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if valid {
+        parse_account_id(account)
+    } else {
+        None
+    }
 }

@@ -12,14 +12,15 @@ use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
 use crate::source::{collect_within, Source, SourceError};
 
 /// The control, as CIS numbers it.
-pub const CONTROL: &str = "CIS AWS Foundations Benchmark 1.13 (v1.4-v3.0) / 1.12 (v5): \
+pub(crate) const CONTROL: &str = "CIS AWS Foundations Benchmark 1.13 (v1.4-v3.0) / 1.12 (v5): \
                            ensure there is only one active access key for any single IAM user";
 
 /// Keys older than this should be rotated (CIS "access keys are rotated every 90 days").
 const MAX_KEY_AGE: Duration = Duration::from_secs(90 * 86_400);
 
 /// The advice the control's remediation gives.
-pub const REMEDIATION: &str = "Keep one active access key per user, younger than 90 days and in \
+pub(crate) const REMEDIATION: &str =
+    "Keep one active access key per user, younger than 90 days and in \
 use; make sure the workload uses it; deactivate the others with `aws iam update-access-key \
 --status Inactive`; run the check again; delete deactivated keys once nothing breaks.";
 
@@ -59,23 +60,26 @@ impl OutputFormat {
 #[error("cannot collect IAM data for account {account}")]
 pub struct CheckError {
     /// The account's ID, or `unknown`.
-    pub account: String,
+    pub(crate) account: String,
     /// What went wrong.
     #[source]
-    pub source: SourceError,
+    pub(crate) source: SourceError,
 }
 
 /// What the check found.
 #[derive(Debug)]
 pub struct Findings {
     /// One snapshot per account.
-    pub snapshots: Vec<AccountSnapshot>,
+    pub(crate) snapshots: Vec<AccountSnapshot>,
     /// When the check ran.
-    pub checked_at: SystemTime,
+    pub(crate) checked_at: SystemTime,
 }
 
 /// Collects every account once; any failure fails the check (a partial audit is no audit).
-pub async fn run(sources: &[Arc<dyn Source>], timeout: Duration) -> Result<Findings, CheckError> {
+pub(crate) async fn run(
+    sources: &[Arc<dyn Source>],
+    timeout: Duration,
+) -> Result<Findings, CheckError> {
     let checked_at = SystemTime::now();
     let mut snapshots = Vec::with_capacity(sources.len());
     for source in sources {
@@ -100,7 +104,7 @@ pub async fn run(sources: &[Arc<dyn Source>], timeout: Duration) -> Result<Findi
 
 /// What to do with one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Advice {
+pub(crate) enum Advice {
     /// The active key to keep.
     Keep,
     /// An active key to deactivate.
@@ -121,7 +125,7 @@ impl Advice {
 
 /// Chooses which active key to keep: one younger than 90 days before an older one, a used one
 /// before a never-used one, then the most recently used, then the newest.
-pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
+pub(crate) fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
     let young = |key: &AccessKey| now.saturating_sub(key.created) < MAX_KEY_AGE.as_secs() as i64;
     let keep = user
         .access_keys
@@ -151,12 +155,60 @@ pub fn advise(user: &User, now: i64) -> Vec<(&AccessKey, Advice)> {
         .collect()
 }
 
-/// The command that deactivates a key.
-pub fn deactivate_command(user: &str, key_id: &str) -> String {
-    // IAM user names are `[\w+=,.@-]`, never a quote: single quotes are always safe.
+/// The command that deactivates a key, safe to paste into a POSIX shell whatever the endpoint
+/// sent: every value is given as `--option=VALUE` (so a name starting with `-` is never taken
+/// for an option) and quoted for the shell when it holds anything but plain characters.
+pub(crate) fn deactivate_command(user: &str, key_id: &str) -> String {
     format!(
-        "aws iam update-access-key --user-name '{user}' --access-key-id {key_id} --status Inactive"
+        "aws iam update-access-key --user-name={} --access-key-id={} --status Inactive",
+        shell_quote(user),
+        shell_quote(key_id)
     )
+}
+
+/// Quotes `text` as one shell word: as it is when every character is plain (IAM names mostly
+/// are), in single quotes otherwise, and in bash's `$'...'` form, with escapes, when it holds a
+/// control character (a newline, an escape), which must never reach a terminal or a shell raw.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_+=,.@/:-".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_owned();
+    }
+    if !text.chars().any(char::is_control) {
+        return format!("'{}'", text.replace('\'', r"'\''"));
+    }
+    let mut quoted = String::from("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str(r"\\"),
+            '\'' => quoted.push_str(r"\'"),
+            '\n' => quoted.push_str(r"\n"),
+            '\t' => quoted.push_str(r"\t"),
+            '\r' => quoted.push_str(r"\r"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// A table cell: control characters escaped, so a name cannot split a row or move the
+/// terminal's cursor.
+fn cell(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// RFC 3339 for a time AWS gave; clamped to what the format can show (years 1970-9999), so an
@@ -277,10 +329,10 @@ impl Findings {
             for user in snapshot.offenders() {
                 for (key, advice) in advise(user, now) {
                     rows.push([
-                        snapshot.account_id.clone(),
-                        user.name.clone(),
-                        user.path.clone(),
-                        key.id.clone(),
+                        cell(&snapshot.account_id),
+                        cell(&user.name),
+                        cell(&user.path),
+                        cell(&key.id),
                         key.status.as_str().to_owned(),
                         rfc3339(key.created),
                         (now.saturating_sub(key.created).max(0) / 86_400).to_string(),
@@ -399,8 +451,26 @@ mod tests {
     fn the_command_quotes_the_user_name() {
         assert_eq!(
             deactivate_command("a+b=c,d.e@f_g-h", "AKIA1"),
-            "aws iam update-access-key --user-name 'a+b=c,d.e@f_g-h' --access-key-id AKIA1 --status Inactive"
+            "aws iam update-access-key --user-name=a+b=c,d.e@f_g-h --access-key-id=AKIA1 --status Inactive"
         );
+        assert_eq!(
+            deactivate_command("-rf", "AKIA1"),
+            "aws iam update-access-key --user-name=-rf --access-key-id=AKIA1 --status Inactive"
+        );
+    }
+
+    /// What the endpoint sends is not trusted: quotes, spaces, `$(...)`, newlines and escape
+    /// sequences all come out as one inert shell word on one line.
+    #[test]
+    fn hostile_names_are_quoted_into_one_inert_word() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(touch x) y"), "'$(touch x) y'");
+        assert_eq!(shell_quote("a\nb'c\x1b"), r"$'a\nb\'c\u001b'");
+        assert_eq!(shell_quote(""), "''");
+        let command = deactivate_command("x'; touch /tmp/pwned; '\n", "AKIA\r");
+        assert_eq!(command.lines().count(), 1, "{command}");
+        assert!(!command.chars().any(char::is_control), "{command}");
+        assert_eq!(cell("a\nb\tc"), r"a\nb\tc");
     }
 
     #[test]
@@ -425,10 +495,10 @@ mod tests {
         let table = findings.to_table();
         assert!(table.contains("FAIL: 1 user(s)"), "{table}");
         assert!(
-            table.contains("--access-key-id AKIAOLD --status Inactive"),
+            table.contains("--access-key-id=AKIAOLD --status Inactive"),
             "{table}"
         );
-        assert!(!table.contains("--access-key-id AKIANEW"), "{table}");
+        assert!(!table.contains("--access-key-id=AKIANEW"), "{table}");
         let json = findings.to_json();
         assert_eq!(json["compliant"], false);
         assert_eq!(json["offenders"][0]["user"], "bob");

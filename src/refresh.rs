@@ -35,7 +35,7 @@ pub(crate) struct Refresher {
 impl Refresher {
     /// A refresher over `sources` publishing into `metrics` and `body`, and setting `ready`
     /// once every account has succeeded.
-    pub fn new(
+    pub(crate) fn new(
         sources: Vec<Arc<dyn Source>>,
         metrics: Arc<Metrics>,
         body: Arc<Published>,
@@ -67,7 +67,7 @@ impl Refresher {
 
     /// Refreshes every account once, concurrently, and publishes the new body. Returns whether
     /// every account succeeded.
-    pub async fn refresh_all(&self) -> bool {
+    pub(crate) async fn refresh_all(&self) -> bool {
         let results =
             futures_util::future::join_all(self.targets.iter().map(|t| self.refresh(t))).await;
         match self.metrics.render() {
@@ -130,7 +130,7 @@ impl Refresher {
     }
 
     /// Refreshes on schedule until `shutdown` turns true (or its sender is dropped).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let started = Instant::now();
             tokio::select! {

@@ -28,7 +28,7 @@ use crate::exposition::Published;
 use crate::health::Readiness;
 
 /// The exposition format's content type.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long running requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,8 +41,8 @@ pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// What the server answers from: the published body and the readiness flag.
 #[derive(Clone)]
 pub(crate) struct State {
-    pub body: Arc<Published>,
-    pub ready: Readiness,
+    pub(crate) body: Arc<Published>,
+    pub(crate) ready: Readiness,
 }
 
 /// Serves until `shutdown` completes, then drains running requests.

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 /// The status of an access key, as IAM reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum KeyStatus {
+pub(crate) enum KeyStatus {
     /// Usable for requests; the only status the control counts.
     Active,
     /// Deactivated: kept for a rollback, but rejected by AWS.
@@ -20,7 +20,7 @@ pub enum KeyStatus {
 impl KeyStatus {
     /// Maps IAM's spelling (`Active`, `Inactive`, ...) to a status; case-insensitive because
     /// the credential report writes booleans in lower case.
-    pub fn parse(value: &str) -> Self {
+    pub(crate) fn parse(value: &str) -> Self {
         if value.eq_ignore_ascii_case("active") {
             KeyStatus::Active
         } else if value.eq_ignore_ascii_case("inactive") {
@@ -31,7 +31,7 @@ impl KeyStatus {
     }
 
     /// The label value, spelled as IAM spells it so that it matches what the CLI shows.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeyStatus::Active => "Active",
             KeyStatus::Inactive => "Inactive",
@@ -42,31 +42,31 @@ impl KeyStatus {
 
 /// One access key's metadata. The secret never reaches this process: IAM does not return it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessKey {
+pub(crate) struct AccessKey {
     /// The access key ID (`AKIA...`): an identifier, not a secret.
-    pub id: String,
+    pub(crate) id: String,
     /// Whether the key is active.
-    pub status: KeyStatus,
+    pub(crate) status: KeyStatus,
     /// Creation time, Unix seconds.
-    pub created: i64,
+    pub(crate) created: i64,
     /// Last use, Unix seconds; `None` when the key was never used or last use was not collected.
-    pub last_used: Option<i64>,
+    pub(crate) last_used: Option<i64>,
 }
 
 /// One IAM user and its access keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
+pub(crate) struct User {
     /// The user name (up to 64 characters of `[\w+=,.@-]`).
-    pub name: String,
+    pub(crate) name: String,
     /// The IAM path, `/` unless the user was created under one.
-    pub path: String,
+    pub(crate) path: String,
     /// All of the user's access keys, active or not (IAM allows two).
-    pub access_keys: Vec<AccessKey>,
+    pub(crate) access_keys: Vec<AccessKey>,
 }
 
 impl User {
     /// How many of the user's keys are active; the number the control limits to one.
-    pub fn active_access_keys(&self) -> usize {
+    pub(crate) fn active_access_keys(&self) -> usize {
         self.access_keys
             .iter()
             .filter(|key| key.status == KeyStatus::Active)
@@ -74,39 +74,39 @@ impl User {
     }
 
     /// Whether the user breaks the control.
-    pub fn is_offender(&self) -> bool {
+    pub(crate) fn is_offender(&self) -> bool {
         self.active_access_keys() > 1
     }
 }
 
 /// Everything one refresh learned about one account.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AccountSnapshot {
+pub(crate) struct AccountSnapshot {
     /// The 12-digit account ID, the `account_id` label of every series.
-    pub account_id: String,
+    pub(crate) account_id: String,
     /// When the data was produced: the refresh time in API mode, the report's generation time
     /// in credential-report mode (which can be hours older).
-    pub data_timestamp: SystemTime,
+    pub(crate) data_timestamp: SystemTime,
     /// Every user of the account, sorted by name.
-    pub users: Vec<User>,
+    pub(crate) users: Vec<User>,
     /// Whether the root user has an access key; `None` when the source could not tell.
-    pub root_access_keys_present: Option<bool>,
+    pub(crate) root_access_keys_present: Option<bool>,
 }
 
 impl AccountSnapshot {
     /// The users that break the control, in name order.
-    pub fn offenders(&self) -> impl Iterator<Item = &User> {
+    pub(crate) fn offenders(&self) -> impl Iterator<Item = &User> {
         self.users.iter().filter(|user| user.is_offender())
     }
 
     /// How many users break the control.
-    pub fn users_with_multiple_active_keys(&self) -> usize {
+    pub(crate) fn users_with_multiple_active_keys(&self) -> usize {
         self.offenders().count()
     }
 }
 
 /// Seconds since the Unix epoch, saturating at zero for times before it.
-pub fn unix_seconds(time: SystemTime) -> f64 {
+pub(crate) fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs_f64())
         .unwrap_or(0.0)

@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// The fixed set of failure kinds, used as the `kind` and `outcome` label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// AWS said to slow down (`Throttling`, HTTP 429).
     Throttled,
     /// The credentials may not make the call, or are invalid or expired.
@@ -30,7 +30,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The kinds a refresh can fail with, in label order; pre-initialised so that rates work
     /// from the first scrape.
-    pub const REFRESH_KINDS: [ErrorKind; 6] = [
+    pub(crate) const REFRESH_KINDS: [ErrorKind; 6] = [
         ErrorKind::Throttled,
         ErrorKind::AccessDenied,
         ErrorKind::Timeout,
@@ -40,7 +40,7 @@ impl ErrorKind {
     ];
 
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Throttled => "throttled",
             ErrorKind::AccessDenied => "access_denied",
@@ -55,13 +55,13 @@ impl ErrorKind {
 
 /// A failed AWS request, classified.
 #[derive(Debug)]
-pub struct AwsError {
+pub(crate) struct AwsError {
     /// The API operation, e.g. `ListUsers`.
-    pub operation: &'static str,
+    pub(crate) operation: &'static str,
     /// What kind of failure, for metrics and retry decisions.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
     /// AWS's error code, when the service answered with one (e.g. `Throttling`).
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// What to say before the SDK's own chain, when the kind alone would mislead.
     note: Option<&'static str>,
     source: Box<dyn StdError + Send + Sync>,
@@ -106,12 +106,12 @@ impl AwsError {
     }
 
     /// Whether the entity asked about no longer exists (deleted during the refresh).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
     }
 
     /// A malformed or unexpected answer that the SDK itself accepted.
-    pub fn malformed(operation: &'static str, what: impl Into<String>) -> Self {
+    pub(crate) fn malformed(operation: &'static str, what: impl Into<String>) -> Self {
         AwsError {
             operation,
             kind: ErrorKind::Service,

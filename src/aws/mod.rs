@@ -26,7 +26,7 @@ use crate::config::{AccountConfig, AwsConfig};
 use crate::snapshot::{AccessKey, KeyStatus};
 
 /// The region IAM signs in when nothing else says; IAM is a global service.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 /// Session name shown in CloudTrail for assumed roles.
 const SESSION_NAME: &str = "iam-key-exporter";
@@ -35,7 +35,7 @@ const SESSION_NAME: &str = "iam-key-exporter";
 /// container and instance metadata) with the exporter's retry and timeout settings.
 ///
 /// `credentials` replaces the chain; tests and embedders use it, the binary passes `None`.
-pub async fn sdk_config(
+pub(crate) async fn sdk_config(
     config: &AwsConfig,
     credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
 ) -> SdkConfig {
@@ -82,7 +82,7 @@ pub async fn sdk_config(
 
 /// The SDK configuration for one watched account: the base one, or the base one assuming the
 /// account's role (credentials are refreshed by the SDK before they expire).
-pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> SdkConfig {
+pub(crate) async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> SdkConfig {
     let Some(role_arn) = &account.role_arn else {
         return base.clone();
     };
@@ -102,7 +102,7 @@ pub async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> Sd
 
 /// Receives one call per AWS request with its operation and outcome; implemented by the
 /// metrics, so this module needs no Prometheus types.
-pub trait RequestObserver: Send + Sync {
+pub(crate) trait RequestObserver: Send + Sync {
     /// One request finished (after the SDK's retries).
     fn observe(&self, operation: &'static str, outcome: &'static str);
 }
@@ -116,16 +116,16 @@ impl RequestObserver for Uncounted {
 
 /// One page of `ListUsers`.
 #[derive(Debug)]
-pub struct UsersPage {
+pub(crate) struct UsersPage {
     /// `(name, path)` of each user on the page.
-    pub users: Vec<(String, String)>,
+    pub(crate) users: Vec<(String, String)>,
     /// Where the next page starts; `None` on the last page.
-    pub next_marker: Option<String>,
+    pub(crate) next_marker: Option<String>,
 }
 
 /// The answer of `GenerateCredentialReport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportState {
+pub(crate) enum ReportState {
     /// Generation was started by this call.
     Started,
     /// A report is being generated.
@@ -136,16 +136,16 @@ pub enum ReportState {
 
 /// A downloaded credential report.
 #[derive(Debug)]
-pub struct CredentialReport {
+pub(crate) struct CredentialReport {
     /// The CSV text.
-    pub content: Vec<u8>,
+    pub(crate) content: Vec<u8>,
     /// When AWS generated it, Unix seconds.
-    pub generated: i64,
+    pub(crate) generated: i64,
 }
 
 /// The IAM and STS calls the sources make, counted and classified.
 #[derive(Clone)]
-pub struct Iam {
+pub(crate) struct Iam {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
     observer: Arc<dyn RequestObserver>,
@@ -153,7 +153,7 @@ pub struct Iam {
 
 impl Iam {
     /// Clients for one account.
-    pub fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+    pub(crate) fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
         Iam {
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
@@ -184,7 +184,7 @@ impl Iam {
     }
 
     /// The account the credentials belong to (`sts:GetCallerIdentity`).
-    pub async fn caller_account(&self) -> Result<String, AwsError> {
+    pub(crate) async fn caller_account(&self) -> Result<String, AwsError> {
         const OP: &str = "GetCallerIdentity";
         let output = self.record(OP, self.sts.get_caller_identity().send().await)?;
         output
@@ -194,7 +194,10 @@ impl Iam {
     }
 
     /// One page of users, up to 1000.
-    pub async fn list_users_page(&self, marker: Option<String>) -> Result<UsersPage, AwsError> {
+    pub(crate) async fn list_users_page(
+        &self,
+        marker: Option<String>,
+    ) -> Result<UsersPage, AwsError> {
         const OP: &str = "ListUsers";
         let output = self.record(
             OP,
@@ -222,7 +225,7 @@ impl Iam {
     }
 
     /// Every access key of a user, following pages (IAM allows two keys, but the API pages).
-    pub async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+    pub(crate) async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
         const OP: &str = "ListAccessKeys";
         let mut keys = Vec::new();
         let mut marker = None;
@@ -262,7 +265,7 @@ impl Iam {
     }
 
     /// When a key was last used, Unix seconds; `None` if never.
-    pub async fn access_key_last_used(&self, key_id: &str) -> Result<Option<i64>, AwsError> {
+    pub(crate) async fn access_key_last_used(&self, key_id: &str) -> Result<Option<i64>, AwsError> {
         const OP: &str = "GetAccessKeyLastUsed";
         let output = self.record(
             OP,
@@ -279,7 +282,7 @@ impl Iam {
     }
 
     /// Whether the root user has an access key (`AccountAccessKeysPresent`).
-    pub async fn root_access_keys_present(&self) -> Result<bool, AwsError> {
+    pub(crate) async fn root_access_keys_present(&self) -> Result<bool, AwsError> {
         const OP: &str = "GetAccountSummary";
         let output = self.record(OP, self.iam.get_account_summary().send().await)?;
         let present = output
@@ -290,7 +293,7 @@ impl Iam {
     }
 
     /// Asks IAM to generate a credential report (a no-op if a recent one exists).
-    pub async fn generate_credential_report(&self) -> Result<ReportState, AwsError> {
+    pub(crate) async fn generate_credential_report(&self) -> Result<ReportState, AwsError> {
         const OP: &str = "GenerateCredentialReport";
         let output = self.record(OP, self.iam.generate_credential_report().send().await)?;
         match output.state().map(|state| state.as_str()) {
@@ -306,7 +309,7 @@ impl Iam {
 
     /// Downloads the current credential report; `code` of the error tells `ReportNotPresent`,
     /// `ReportExpired` and `ReportInProgress` apart.
-    pub async fn get_credential_report(&self) -> Result<CredentialReport, AwsError> {
+    pub(crate) async fn get_credential_report(&self) -> Result<CredentialReport, AwsError> {
         const OP: &str = "GetCredentialReport";
         let output = self.record(OP, self.iam.get_credential_report().send().await)?;
         let generated = output

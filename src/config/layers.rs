@@ -73,6 +73,17 @@ impl Layered {
                 });
                 continue;
             }
+            if value.len() > MAX_VALUE_LEN {
+                errors.push(KeyError {
+                    key,
+                    origin: Some(format!("environment variable `{name}`")),
+                    message: format!(
+                        "the value has {} bytes; at most {MAX_VALUE_LEN} are allowed",
+                        value.len()
+                    ),
+                });
+                continue;
+            }
             figment = figment.merge(Single {
                 key,
                 origin: format!("environment variable `{name}`"),
@@ -80,6 +91,17 @@ impl Layered {
             });
         }
         for (setting, value) in &overrides.flags {
+            if value.len() > MAX_VALUE_LEN {
+                errors.push(KeyError {
+                    key: setting.key.to_owned(),
+                    origin: Some(format!("flag `--{}`", setting.flag_name().unwrap_or(""))),
+                    message: format!(
+                        "the value has {} bytes; at most {MAX_VALUE_LEN} are allowed",
+                        value.len()
+                    ),
+                });
+                continue;
+            }
             figment = figment.merge(Single {
                 key: setting.key.to_owned(),
                 origin: format!("flag `--{}`", setting.flag_name().unwrap_or(setting.key)),
@@ -350,25 +372,96 @@ impl Provider for FileProvider {
     }
 }
 
-/// Chooses the parser by extension; a missing or unreadable file is an error (figment alone
-/// would silently skip it).
+/// The largest config file read: far above any real one, far below what would hurt.
+const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// The deepest nesting of `[` and `{` a config file may have; the parsers take time that
+/// grows fast with depth, and no real configuration nests more than three levels.
+const MAX_NESTING: usize = 32;
+
+/// The longest value a flag or an environment variable may give.
+pub(super) const MAX_VALUE_LEN: usize = 64 * 1024;
+
+/// Chooses the parser by extension; a missing, unreadable, oversized or pathological file is
+/// an error (figment alone would silently skip a missing one).
 fn file_provider(path: &Path) -> Result<FileProvider, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
         path: path.to_owned(),
         reason,
     };
-    std::fs::File::open(path).map_err(|err| file_error(format!("cannot be read: {err}")))?;
+    let file =
+        std::fs::File::open(path).map_err(|err| file_error(format!("cannot be read: {err}")))?;
+    let size = file
+        .metadata()
+        .map_err(|err| file_error(format!("cannot be read: {err}")))?
+        .len();
+    if size > MAX_FILE_SIZE {
+        return Err(file_error(format!(
+            "is {size} bytes; a config file may have at most {MAX_FILE_SIZE} bytes"
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_FILE_SIZE), &mut text)
+        .map_err(|err| file_error(format!("cannot be read as UTF-8 text: {err}")))?;
+    if nesting(&text) > MAX_NESTING {
+        return Err(file_error(format!(
+            "nests `[` or `{{` more than {MAX_NESTING} levels deep; a configuration needs three"
+        )));
+    }
     let extension = path
         .extension()
         .and_then(|ext| ext.to_str())
         .map(str::to_ascii_lowercase);
     match extension.as_deref() {
         Some("toml") => Ok(FileProvider::Toml(Toml::file_exact(path))),
-        Some("yaml" | "yml") => Ok(FileProvider::Yaml(Yaml::file_exact(path))),
+        Some("yaml" | "yml") => {
+            // figment merges YAML mappings into maps, where a repeated key silently wins;
+            // TOML refuses repeats, and so does this.
+            if let Err(err) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+                return Err(file_error(format!("is not valid YAML: {err}")));
+            }
+            Ok(FileProvider::Yaml(Yaml::file_exact(path)))
+        }
         _ => Err(file_error(
             "unknown format; the file name must end in `.toml`, `.yaml` or `.yml`".to_owned(),
         )),
     }
+}
+
+/// The deepest nesting of brackets and braces outside quoted strings and comments.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if comment {
+            comment = c != '\n';
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '#' => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
 }
 
 fn describe(metadata: &Metadata) -> String {

@@ -26,10 +26,10 @@ use std::time::Duration;
 use settings::Setting;
 
 /// Prefix of every environment variable the exporter reads.
-pub const ENV_PREFIX: &str = "IAM_KEY_EXPORTER_";
+pub(crate) const ENV_PREFIX: &str = "IAM_KEY_EXPORTER_";
 
 /// The environment variable naming the config file (the `--config.file` flag's).
-pub const CONFIG_FILE_ENV: &str = "IAM_KEY_EXPORTER_CONFIG_FILE";
+pub(crate) const CONFIG_FILE_ENV: &str = "IAM_KEY_EXPORTER_CONFIG_FILE";
 
 /// Where IAM data comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -609,6 +609,77 @@ mod tests {
         assert!(messages
             .iter()
             .any(|m| m.contains("`refresh.interval`") && m.contains("a list")));
+    }
+
+    #[test]
+    fn a_yaml_key_given_twice_is_refused_as_toml_refuses_it() {
+        let yaml = file("yaml", "refresh:\n  interval: 1m\n  interval: 2m\n");
+        let err = load(&yaml.overrides(), &[]).unwrap_err().to_string();
+        assert!(err.contains("duplicate"), "{err}");
+        let toml = file("toml", "[refresh]\ninterval = \"1m\"\ninterval = \"2m\"\n");
+        assert!(load(&toml.overrides(), &[]).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_brackets_are_refused_at_once_not_parsed() {
+        let deep = format!("x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let yaml = file("yaml", &deep);
+        let started = std::time::Instant::now();
+        let err = load(&yaml.overrides(), &[]).unwrap_err().to_string();
+        assert!(err.contains("levels deep"), "{err}");
+        // Not a timing test: the scan is linear; this only says it did not hand the text on.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Brackets inside strings and comments do not count.
+        let fine = file("yaml", "# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\nweb:\n  telemetry_path: \"/[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"\n");
+        assert!(load(&fine.overrides(), &[]).is_ok());
+    }
+
+    #[test]
+    fn oversized_files_and_values_are_refused_before_they_are_parsed() {
+        let big = file("toml", &format!("# {}\n", "x".repeat(2 * 1024 * 1024)));
+        let err = load(&big.overrides(), &[]).unwrap_err().to_string();
+        assert!(err.contains("at most 1048576 bytes"), "{err}");
+        let long = "1".repeat(100_000);
+        let errors = errors(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", long.as_str())],
+        ));
+        assert!(
+            errors[0].to_string().contains("at most 65536"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn a_role_arn_without_a_role_name_is_refused() {
+        for arn in [
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role/path/",
+            "arn:aws:iam::123456789012:role/bad name",
+        ] {
+            assert_eq!(account_id_from_role_arn(arn), None, "{arn}");
+        }
+    }
+
+    #[test]
+    fn a_telemetry_path_must_be_one_a_client_can_ask_for_as_written() {
+        for path in ["/métriques", "/a b", "/50%", "/m?x"] {
+            let errors = errors(load(
+                &Overrides::default(),
+                &[("IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH", path)],
+            ));
+            assert_eq!(errors[0].key, "web.telemetry_path", "{path}");
+        }
+        let config = load(
+            &Overrides::default(),
+            &[(
+                "IAM_KEY_EXPORTER_WEB__TELEMETRY_PATH",
+                "/iam-key-exporter/metrics",
+            )],
+        )
+        .unwrap();
+        assert_eq!(config.web.telemetry_path, "/iam-key-exporter/metrics");
     }
 
     #[test]

@@ -66,7 +66,7 @@ settings! {
         flag: Some(("web.telemetry-path", FlagScope::Daemon)),
         default: Some("/metrics"),
         help: "Path under which to expose metrics.",
-        expected: "a path like `/metrics` (starting with `/`, not `/`, `/-/healthy` or `/-/ready`)",
+        expected: "a path like `/metrics`: ASCII, starting with `/`, without spaces, `?`, `#` or `%`, and not `/`, `/-/healthy` or `/-/ready`",
     }
     HEADER_READ_TIMEOUT {
         key: "web.header_read_timeout",

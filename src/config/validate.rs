@@ -92,10 +92,15 @@ pub(crate) fn parse_listen_address(text: &str) -> Option<SocketAddr> {
     text.to_socket_addrs().ok()?.next()
 }
 
+/// A path the server can match as given: ASCII without spaces, `?`, `#` or `%` (a client would
+/// percent-encode anything else, and the request would never match).
 fn parse_telemetry_path(text: &str) -> Option<String> {
     let reserved = ["/", "/-/healthy", "/-/ready"];
-    let valid =
-        text.starts_with('/') && !reserved.contains(&text) && !text.contains(['?', '#', ' ']);
+    let valid = text.starts_with('/')
+        && !reserved.contains(&text)
+        && text
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '%'));
     valid.then(|| text.to_owned())
 }
 

@@ -31,33 +31,33 @@ pub(crate) struct Published(RwLock<Arc<Rendered>>);
 
 impl Published {
     /// Serves `initial` until the first refresh publishes.
-    pub fn new(initial: Rendered) -> Self {
+    pub(crate) fn new(initial: Rendered) -> Self {
         Published(RwLock::new(Arc::new(initial)))
     }
 
     /// Replaces the served body.
-    pub fn publish(&self, rendered: Rendered) {
+    pub(crate) fn publish(&self, rendered: Rendered) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
     }
 
     /// The served body.
-    pub fn body(&self) -> Arc<Rendered> {
+    pub(crate) fn body(&self) -> Arc<Rendered> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 /// A rendered `/metrics` body, plain and gzipped.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// The text exposition format.
-    pub plain: Bytes,
+    pub(crate) plain: Bytes,
     /// The same, gzip-compressed, for clients that accept it.
-    pub gzip: Bytes,
+    pub(crate) gzip: Bytes,
 }
 
 /// How access key IDs appear in labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyIdDisplay {
+pub(crate) enum KeyIdDisplay {
     /// As IAM gives them.
     Full,
     /// Only the last four characters, prefixed with `****`.
@@ -66,7 +66,7 @@ pub enum KeyIdDisplay {
 
 impl KeyIdDisplay {
     /// The label value for `id`; borrowed when shown in full, as it is on every render.
-    pub fn show(self, id: &str) -> Cow<'_, str> {
+    pub(crate) fn show(self, id: &str) -> Cow<'_, str> {
         match self {
             KeyIdDisplay::Full => Cow::Borrowed(id),
             KeyIdDisplay::LastFour => {
@@ -78,7 +78,7 @@ impl KeyIdDisplay {
 }
 
 /// The exporter's metrics.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     refresh_success: IntGaugeVec,
     last_refresh_success: GaugeVec,
@@ -91,7 +91,10 @@ pub struct Metrics {
 impl Metrics {
     /// Builds the registry; `interval` goes into the HELP texts, so readers know the values
     /// are refreshed in the background and how often.
-    pub fn new(interval: Duration, key_ids: KeyIdDisplay) -> Result<Self, prometheus::Error> {
+    pub(crate) fn new(
+        interval: Duration,
+        key_ids: KeyIdDisplay,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let every = humantime::format_duration(interval).to_string();
 
@@ -172,7 +175,7 @@ impl Metrics {
 
     /// Makes every error kind of an account visible at zero, so that `rate()` and alerts see
     /// the first failure as an increase.
-    pub fn init_account(&self, account_id: &str) {
+    pub(crate) fn init_account(&self, account_id: &str) {
         for kind in ErrorKind::REFRESH_KINDS {
             self.refresh_errors
                 .with_label_values(&[account_id, kind.as_str()]);
@@ -181,7 +184,7 @@ impl Metrics {
 
     /// Records a successful refresh and publishes its snapshot, replacing the account's last
     /// one whole: what is no longer in IAM is no longer served.
-    pub fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
+    pub(crate) fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
         let account = snapshot.account_id.as_str();
         self.init_account(account);
         self.refresh_success.with_label_values(&[account]).set(1);
@@ -195,7 +198,7 @@ impl Metrics {
     }
 
     /// Records a failed refresh; the account's last snapshot stays published.
-    pub fn refresh_failed(&self, account_id: &str, kind: ErrorKind, took: Duration) {
+    pub(crate) fn refresh_failed(&self, account_id: &str, kind: ErrorKind, took: Duration) {
         self.init_account(account_id);
         self.refresh_success.with_label_values(&[account_id]).set(0);
         self.refresh_duration
@@ -207,12 +210,12 @@ impl Metrics {
     }
 
     /// Counts AWS requests for the sources.
-    pub fn request_observer(&self) -> Arc<dyn RequestObserver> {
+    pub(crate) fn request_observer(&self) -> Arc<dyn RequestObserver> {
         Arc::new(RequestCounter(self.aws_requests.clone()))
     }
 
     /// Renders the health metrics and the snapshots to the text format, and gzips it.
-    pub fn render(&self) -> Result<Rendered, prometheus::Error> {
+    pub(crate) fn render(&self) -> Result<Rendered, prometheus::Error> {
         let mut plain = Vec::with_capacity(self.snapshots.size_hint());
         TextEncoder::new().encode(&self.registry.gather(), &mut plain)?;
         self.snapshots.write_text(&mut plain);

@@ -164,7 +164,7 @@ fn seconds(time: i64) -> f64 {
 }
 
 impl SnapshotFamilies {
-    pub fn new(every: &str, key_ids: KeyIdDisplay) -> Self {
+    pub(crate) fn new(every: &str, key_ids: KeyIdDisplay) -> Self {
         let refreshed = format!("Refreshed in the background every {every}, not at scrape time.");
         let families = vec![
             Family::new(
@@ -212,22 +212,22 @@ impl SnapshotFamilies {
     }
 
     /// Replaces the account's snapshot whole: what is no longer in IAM is no longer served.
-    pub fn publish(&self, snapshot: Arc<AccountSnapshot>) {
+    pub(crate) fn publish(&self, snapshot: Arc<AccountSnapshot>) {
         let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
         latest.insert(snapshot.account_id.clone(), snapshot);
     }
 
-    pub fn size_hint(&self) -> usize {
+    pub(crate) fn size_hint(&self) -> usize {
         self.last_size.load(Ordering::Relaxed) + 4096
     }
 
-    pub fn remember_size(&self, size: usize) {
+    pub(crate) fn remember_size(&self, size: usize) {
         self.last_size.store(size, Ordering::Relaxed);
     }
 
     /// Appends every family with at least one sample, each family's samples together (the
     /// format wants one block per family), accounts in ID order, users in name order.
-    pub fn write_text(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_text(&self, out: &mut Vec<u8>) {
         let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
         let snapshots: Vec<&AccountSnapshot> = latest.values().map(Arc::as_ref).collect();
         for family in &self.families {

@@ -13,7 +13,7 @@ use crate::config::CollectorConfig;
 use crate::snapshot::{AccountSnapshot, User};
 
 /// Reads IAM through its list APIs.
-pub struct ApiSource {
+pub(crate) struct ApiSource {
     account: Account,
     /// Users whose keys are fetched at once; IAM throttles, so this stays small.
     concurrency: usize,
@@ -23,7 +23,7 @@ pub struct ApiSource {
 
 impl ApiSource {
     /// A source for `account` with the collector's settings.
-    pub fn new(account: Account, collector: &CollectorConfig) -> Self {
+    pub(crate) fn new(account: Account, collector: &CollectorConfig) -> Self {
         ApiSource {
             account,
             concurrency: collector.concurrency,

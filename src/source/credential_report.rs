@@ -27,7 +27,7 @@ use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
 const ROOT_ROW: &str = "<root_account>";
 
 /// Reads IAM through its credential report.
-pub struct CredentialReportSource {
+pub(crate) struct CredentialReportSource {
     account: Account,
     /// A report older than this is generated anew.
     max_age: Duration,
@@ -41,7 +41,7 @@ pub struct CredentialReportSource {
 
 impl CredentialReportSource {
     /// A source for `account` with the collector's settings.
-    pub fn new(account: Account, collector: &CollectorConfig) -> Self {
+    pub(crate) fn new(account: Account, collector: &CollectorConfig) -> Self {
         CredentialReportSource {
             account,
             max_age: collector.report_max_age,
@@ -169,18 +169,18 @@ fn is_report_missing(err: &AwsError) -> bool {
 
 /// What the report says.
 #[derive(Debug, PartialEq)]
-pub struct ParsedReport {
+pub(crate) struct ParsedReport {
     /// From the ARNs; `None` for a report with no rows.
-    pub account_id: Option<String>,
+    pub(crate) account_id: Option<String>,
     /// Every user row but root's.
-    pub users: Vec<User>,
+    pub(crate) users: Vec<User>,
     /// From the `<root_account>` row; `None` when the report has none.
-    pub root_access_keys_present: Option<bool>,
+    pub(crate) root_access_keys_present: Option<bool>,
 }
 
 /// Parses the report's CSV. Columns are found by name, so their order and any added columns do
 /// not matter; `N/A`, `not_supported` and `no_information` mean "no value".
-pub fn parse(content: &[u8]) -> Result<ParsedReport, String> {
+pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)

@@ -24,11 +24,11 @@ use crate::snapshot::AccountSnapshot;
 
 /// The account label value used before an account's ID is known (credentials that have never
 /// worked yet).
-pub const UNKNOWN_ACCOUNT: &str = "unknown";
+pub(crate) const UNKNOWN_ACCOUNT: &str = "unknown";
 
 /// Why a source could not produce a snapshot.
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     /// An AWS request failed after the SDK's retries.
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -48,7 +48,7 @@ pub enum SourceError {
 
 impl SourceError {
     /// The failure's kind, for `iam_exporter_refresh_errors_total{kind}`.
-    pub fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             SourceError::Aws(err) => err.kind,
             SourceError::ReportNotReady(_) | SourceError::Timeout(_) => ErrorKind::Timeout,
@@ -58,7 +58,7 @@ impl SourceError {
 }
 
 /// Collects a snapshot from `source`, abandoning it after `timeout` (`refresh.timeout`).
-pub async fn collect_within(
+pub(crate) async fn collect_within(
     source: &dyn Source,
     timeout: Duration,
 ) -> Result<AccountSnapshot, SourceError> {
@@ -68,7 +68,7 @@ pub async fn collect_within(
 }
 
 /// One source of IAM data for one account.
-pub trait Source: Send + Sync {
+pub(crate) trait Source: Send + Sync {
     /// The account's ID, once known (from the configuration or the first refresh).
     fn account_id(&self) -> Option<String>;
 
@@ -78,14 +78,14 @@ pub trait Source: Send + Sync {
 
 /// The account a source reads: its IAM clients and its ID, asked of STS once when not
 /// configured.
-pub struct Account {
+pub(crate) struct Account {
     iam: Iam,
     id: OnceCell<String>,
 }
 
 impl Account {
     /// An account whose ID is `known`, or will be asked of STS.
-    pub fn new(iam: Iam, known: Option<String>) -> Self {
+    pub(crate) fn new(iam: Iam, known: Option<String>) -> Self {
         let id = match known {
             Some(id) => OnceCell::new_with(Some(id)),
             None => OnceCell::new(),
@@ -94,17 +94,17 @@ impl Account {
     }
 
     /// The clients.
-    pub fn iam(&self) -> &Iam {
+    pub(crate) fn iam(&self) -> &Iam {
         &self.iam
     }
 
     /// The ID if known yet.
-    pub fn known_id(&self) -> Option<String> {
+    pub(crate) fn known_id(&self) -> Option<String> {
         self.id.get().cloned()
     }
 
     /// The ID, asking STS the first time.
-    pub async fn id(&self) -> Result<String, AwsError> {
+    pub(crate) async fn id(&self) -> Result<String, AwsError> {
         self.id
             .get_or_try_init(|| self.iam.caller_account())
             .await
@@ -113,7 +113,7 @@ impl Account {
 }
 
 /// Builds the configured source for one account.
-pub fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
+pub(crate) fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
     match collector.source {
         SourceKind::Api => Arc::new(api::ApiSource::new(account, collector)),
         SourceKind::CredentialReport => Arc::new(credential_report::CredentialReportSource::new(

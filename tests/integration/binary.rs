@@ -88,7 +88,7 @@ async fn check_exits_1_and_lists_offenders_with_their_keys_in_json() {
         .iter()
         .find_map(|k| k["command"].as_str())
         .unwrap();
-    assert!(command.starts_with("aws iam update-access-key --user-name 'bob+ops@example.com'"));
+    assert!(command.starts_with("aws iam update-access-key --user-name=bob+ops@example.com "));
     assert!(json["remediation"].as_str().unwrap().contains("90 days"));
     assert_eq!(json["accounts"][0]["users"], 2);
 }
@@ -233,4 +233,54 @@ async fn a_port_that_cannot_be_bound_exits_2_naming_the_address() {
         "{err}"
     );
     drop(held);
+}
+
+/// IAM allows user names that start with `-`; the printed commands must still work when pasted
+/// into a shell, and the AWS CLI must accept them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_commands_run_in_bash_for_names_that_look_like_options() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    let names = ["-rf", "--help", "-", "a=b,c@d.e+f_g"];
+    for name in names {
+        seed.user_with_keys(name, "/", 2, 0).await;
+    }
+    let env = aws_env(&moto.endpoint());
+    let (code, out, err) = exporter(&["check", "--output", "json"], &env).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let commands: Vec<String> = json["offenders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|user| user["access_keys"].as_array().unwrap().iter())
+        .filter_map(|key| key["command"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(commands.len(), names.len(), "{commands:?}");
+
+    let aws = crate::helpers::tool("aws", "AWS_CLI");
+    let path = format!(
+        "{}:{}",
+        aws.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut shell_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    shell_env.extend([
+        ("PATH", path.as_str()),
+        ("AWS_PAGER", ""),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ]);
+    let script = commands.join("\n");
+    let (code, out, err) = run(
+        Path::new("/bin/bash"),
+        &["-euo", "pipefail", "-c", &script],
+        &shell_env,
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "the commands fail in bash:\n{script}\n{out}{err}");
+
+    // Every offender now has exactly one active key: the commands did what they say.
+    let (code, out, err) = exporter(&["check", "--output", "json"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
 }
