@@ -112,8 +112,14 @@ pub struct WebConfig {
     /// How long a client may take to send its request headers; slow clients cannot hold
     /// connections open forever.
     pub header_read_timeout: Duration,
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// Connections held open at once; at the cap a new connection closes the oldest, so no
+    /// set of clients can hold every slot.
     pub max_connections: usize,
+    /// How long a client may take to read the answers to what it asked (pipelined requests
+    /// included), from the last request it sent.
+    pub write_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 /// The background refresh's settings.

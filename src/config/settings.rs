@@ -79,8 +79,22 @@ settings! {
         key: "web.max_connections",
         flag: None,
         default: Some("64"),
-        help: "Connections served at once; more wait in the kernel's backlog.",
+        help: "Connections held open at once.",
         expected: "a whole number from 1 to 10000",
+    }
+    WRITE_TIMEOUT {
+        key: "web.write_timeout",
+        flag: None,
+        default: Some("30s"),
+        help: "A client that has not read the answers to its requests after this long is disconnected.",
+        expected: DURATION,
+    }
+    IDLE_TIMEOUT {
+        key: "web.idle_timeout",
+        flag: None,
+        default: Some("2m"),
+        help: "A kept-alive connection with no new request for this long is closed.",
+        expected: DURATION,
     }
     REFRESH_INTERVAL {
         key: "refresh.interval",

@@ -118,6 +118,8 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         max_connections: v.field(&s::MAX_CONNECTIONS, |text| {
             parse_in_range(text, 1, 10_000).map(|n| n as usize)
         }),
+        write_timeout: v.field(&s::WRITE_TIMEOUT, parse_duration),
+        idle_timeout: v.field(&s::IDLE_TIMEOUT, parse_duration),
     };
     let refresh = RefreshConfig {
         interval: v.field(&s::REFRESH_INTERVAL, parse_duration),

@@ -141,3 +141,119 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     );
     app.stop().await;
 }
+
+/// 100 slow readers (each pipelines 100 scrapes and never reads an answer) and 100 slowloris
+/// clients (one header byte at a time), far beyond `web.max_connections` (64), held open while
+/// a scraper asks 10 times a second on fresh connections: at least 99% of its scrapes get a
+/// complete answer within 1 s. Loopback only; every loop is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_and_slowloris_clients_cannot_starve_a_scraper() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    let (_fake, app) = spawn_with_fake(
+        populated(3_000),
+        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
+    )
+    .await;
+    app.wait_for("the first refresh", |s| {
+        s.value("iam_account_users", &[]) == Some(3_000.0)
+    })
+    .await;
+    let addr = app.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    for i in 0..200 {
+        let (stop, connected) = (stop.clone(), connected.clone());
+        attackers.push(tokio::spawn(async move {
+            let mut first = true;
+            // Reconnects whenever the server closes it, until the test ends.
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut stream) = TcpStream::connect(addr).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                if first {
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    first = false;
+                }
+                if i % 2 == 0 {
+                    // Slow reader: a hundred pipelined scrapes, no answer ever read.
+                    let one = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                    let _ = stream.write_all(one.repeat(100).as_bytes()).await;
+                    while !stop.load(Ordering::Relaxed) {
+                        if stream.write_all(b"").await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                } else {
+                    // Slowloris: the request head one byte at a time.
+                    let head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: ";
+                    let mut broken = false;
+                    for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if stream.write_all(&[*byte]).await.is_err() {
+                            broken = true;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    if !broken {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    crate::helpers::eventually("200 hostile connections", Duration::from_secs(20), || {
+        let connected = connected.clone();
+        async move { connected.load(Ordering::Relaxed) == 200 }
+    })
+    .await;
+
+    let mut latencies = Vec::new();
+    let mut answered = 0;
+    let mut next = tokio::time::Instant::now();
+    for _ in 0..100 {
+        next += Duration::from_millis(100);
+        let started = Instant::now();
+        let scrape = tokio::time::timeout(
+            Duration::from_secs(1),
+            iam_key_exporter_testkit::try_request(addr, "GET", "/metrics", &[]),
+        )
+        .await;
+        if let Ok(Ok(response)) = scrape {
+            if response.status == 200 && response.text().contains("iam_account_users{") {
+                answered += 1;
+                latencies.push(started.elapsed());
+            }
+        }
+        tokio::time::sleep_until(next).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.abort();
+    }
+    latencies.sort();
+    let p50 = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    let p99 = latencies
+        .get(latencies.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    eprintln!("scrapes answered within 1 s under 200 hostile connections: {answered}/100, p50 {p50:?}, p99 {p99:?}");
+    assert!(
+        answered >= 99,
+        "only {answered} of 100 scrapes answered within 1 s"
+    );
+    app.stop().await;
+}

@@ -2,9 +2,13 @@
 //!
 //! Serving costs no rendering: the refresh loop publishes a pre-rendered body (plain and
 //! gzipped) into [`Published`], and a scrape sends one of them. The server is built the
-//! way an admin server should be: a header-read timeout and a small buffer so slow or large
-//! requests cannot hold resources, a cap on connections, 405 for anything but GET and HEAD,
-//! and a graceful shutdown that lets running requests finish.
+//! way an admin server should be, so that no client can starve the others ([`conn`]): a
+//! header-read timeout and a small buffer for requests, a deadline for reading the answers and
+//! one for idling between requests, a bound on requests per connection, a cap on open
+//! connections that closes the oldest at the cap (a scraper always gets in), 405 for anything
+//! but GET and HEAD, and a graceful shutdown that lets running requests finish.
+
+mod conn;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,17 +25,24 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::config::WebConfig;
 use crate::exposition::Published;
 use crate::health::Readiness;
+use conn::{Guarded, Slots};
 
 /// The exposition format's content type.
 pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long running requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests answered on one connection before it is closed; a client pipelining without end
+/// gets its slot taken back.
+const MAX_REQUESTS_PER_CONNECTION: usize = 1000;
+
+/// The largest request head read; a scrape's is a few hundred bytes.
+const MAX_REQUEST_BUFFER: usize = 16 * 1024;
 
 /// Binds the listening socket, so that a taken port fails start-up before anything else runs.
 pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -54,16 +65,9 @@ pub(crate) async fn serve(
 ) {
     let routes = Arc::new(Routes::new(web.telemetry_path.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(web.max_connections));
+    let slots = Arc::new(Slots::new(web.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -76,23 +80,42 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let (slot, mut evicted, closed_another) = slots.admit();
+        if closed_another {
+            tracing::debug!(%peer, max_connections = web.max_connections, "at the connection cap: closed the oldest connection");
+        }
         let state = state.clone();
         let routes = routes.clone();
+        let answered = std::sync::atomic::AtomicUsize::new(0);
         let service = service_fn(move |request| {
-            let response = routes.respond(&state, &request);
+            let count = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let mut response = routes.respond(&state, &request);
+            if count >= MAX_REQUESTS_PER_CONNECTION {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             async move { Ok::<_, Infallible>(response) }
         });
+        let io = Guarded::new(stream, web.write_timeout, web.idle_timeout);
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(web.header_read_timeout)
-            .max_buf_size(16 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
+            .max_buf_size(MAX_REQUEST_BUFFER)
+            .serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            tokio::select! {
+                result = connection => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                }
+                _ = &mut evicted => {
+                    tracing::debug!(%peer, "connection closed to make room for a newer one");
+                }
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);

@@ -1,0 +1,234 @@
+//! What keeps one client from starving the others: [`Slots`], the cap on open connections that
+//! closes the oldest one when a new one arrives, and [`Guarded`], a socket that gives up when
+//! the client stops reading answers (`web.write_timeout`) or stays idle between requests
+//! (`web.idle_timeout`). hyper covers slow request headers itself (`header_read_timeout`).
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
+
+/// The open connections, oldest first, each with the sender that closes it.
+pub(crate) struct Slots {
+    max: usize,
+    open: Mutex<Open>,
+}
+
+/// The last ID given, and the open connections by ID, oldest first.
+type Open = (u64, VecDeque<(u64, oneshot::Sender<()>)>);
+
+/// A connection's place in [`Slots`]: gives its slot back when dropped.
+pub(crate) struct Slot {
+    slots: Arc<Slots>,
+    id: u64,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Self {
+        Slots {
+            max,
+            open: Mutex::new((0, VecDeque::new())),
+        }
+    }
+
+    /// Takes a slot for a new connection, closing the oldest connection when all are taken.
+    /// The receiver completes when this connection is the one closed.
+    pub fn admit(self: &Arc<Self>) -> (Slot, oneshot::Receiver<()>, bool) {
+        let (tx, rx) = oneshot::channel();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut evicted = false;
+        while open.1.len() >= self.max {
+            if let Some((_, close)) = open.1.pop_front() {
+                evicted |= close.send(()).is_ok();
+            }
+        }
+        open.0 += 1;
+        let id = open.0;
+        open.1.push_back((id, tx));
+        (
+            Slot {
+                slots: self.clone(),
+                id,
+            },
+            rx,
+            evicted,
+        )
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = open.1.iter().position(|(id, _)| *id == self.id) {
+            open.1.remove(at);
+        }
+    }
+}
+
+/// A socket with two deadlines. Writing: the answers to the requests received so far must be
+/// written within `write_timeout` of the last request's bytes, however slowly the client
+/// reads and however many requests it pipelined. Reading: a connection that waits longer than
+/// `idle_timeout` for bytes while nothing is being written is closed.
+pub(crate) struct Guarded<T> {
+    inner: T,
+    write_timeout: Duration,
+    idle_timeout: Duration,
+    /// Set when writing starts after a read; cleared by the next read.
+    write_deadline: Option<Pin<Box<Sleep>>>,
+    /// Set when a read finds nothing to read; cleared by bytes.
+    idle_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> Guarded<T> {
+    pub fn new(inner: T, write_timeout: Duration, idle_timeout: Duration) -> Self {
+        Guarded {
+            inner,
+            write_timeout,
+            idle_timeout,
+            write_deadline: None,
+            idle_deadline: None,
+        }
+    }
+
+    fn write_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let timeout = self.write_timeout;
+        let deadline = self
+            .write_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+        deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
+}
+
+use std::future::Future as _;
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    // A new request: its answer gets a fresh write deadline.
+                    self.write_deadline = None;
+                    self.idle_deadline = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => {
+                let timeout = self.idle_timeout;
+                let idle = self.idle_deadline.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(Instant::now() + timeout))
+                });
+                if idle.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(timed_out("idle connection closed")));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // Writing means the connection is not idle.
+        self.idle_deadline = None;
+        match Pin::new(&mut self.inner).poll_write(cx, data) {
+            Poll::Ready(result) => {
+                // Progress does not extend the deadline: a client reading one byte a second
+                // would otherwise hold the connection for ever.
+                if self.write_expired(cx) {
+                    return Poll::Ready(Err(timed_out("the client did not read its answers")));
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.write_expired(cx) => {
+                Poll::Ready(Err(timed_out("the client did not read its answers")))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending if self.write_expired(cx) => {
+                Poll::Ready(Err(timed_out("the client did not read its answers")))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.idle_deadline = None;
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                if self.write_expired(cx) {
+                    return Poll::Ready(Err(timed_out("the client did not read its answers")));
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.write_expired(cx) => {
+                Poll::Ready(Err(timed_out("the client did not read its answers")))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_cap_the_oldest_connection_is_closed() {
+        let slots = Arc::new(Slots::new(2));
+        let (first, mut first_closed, evicted) = slots.admit();
+        assert!(!evicted);
+        let (_second, mut second_closed, _) = slots.admit();
+        assert!(first_closed.try_recv().is_err(), "not closed yet");
+        let (_third, _, evicted) = slots.admit();
+        assert!(evicted);
+        assert!(first_closed.try_recv().is_ok(), "the oldest is closed");
+        assert!(second_closed.try_recv().is_err(), "the others stay");
+        drop(first);
+        assert_eq!(slots.open.lock().unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn a_finished_connection_gives_its_slot_back() {
+        let slots = Arc::new(Slots::new(1));
+        let (slot, _, _) = slots.admit();
+        drop(slot);
+        let (_again, _, evicted) = slots.admit();
+        assert!(!evicted, "nothing to close: the slot was free");
+    }
+}
