@@ -1,25 +1,35 @@
-# Shared set-up, sourced by scripts/test and scripts/demo: installs what is missing and is a
-# no-op when everything is there.
+# shellcheck shell=bash
+# Shared set-up, sourced by scripts/test, scripts/demo and benches/run-*.sh: installs what is
+# missing and is a no-op when everything is there. Debian packages come from apt-get (via sudo
+# when not root; `apt-get update` at most once per run).
 #   ensure_debian_tools  Debian's prometheus (promtool) and prometheus-alertmanager (amtool)
+#   ensure_node_tools    node and npm (tests/grafana/check-dashboard.sh); Debian's nodejs, npm
+#   ensure_python_venv   python3 whose `-m venv` can install pip (ensurepip); Debian's python3-venv
 #   ensure_python_tools  .venv with tests/requirements.txt (moto_server, aws, boto3)
 
 ensure_debian_tools() {
   local missing=()
-  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-  command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
-  command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
-  command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "setup: installing Debian packages: ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  # The packages' services are not wanted: the tests start their own on loopback.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-  # Some images start the daemons on install; stop them so they hold no ports.
-  $sudo pkill -x prometheus 2>/dev/null || true
-  $sudo pkill -x prometheus-alertmanager 2>/dev/null || true
+  { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
+  { command -v prometheus-alertmanager && command -v amtool; } >/dev/null 2>&1 ||
+    missing+=(prometheus-alertmanager)
+  [ ${#missing[@]} -eq 0 ] || _setup_apt_install "${missing[@]}"
+}
+
+ensure_node_tools() {
+  local missing=()
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  [ ${#missing[@]} -eq 0 ] || _setup_apt_install "${missing[@]}"
+}
+
+ensure_python_venv() {
+  _setup_python_venv_works && return 0
+  _setup_apt_install python3-venv
+  _setup_python_venv_works || {
+    echo "setup: python3 ($(command -v python3 || echo none)) cannot create a venv with pip even" \
+      "with python3-venv installed; if it is not Debian's python3, install its venv and ensurepip." >&2
+    return 1
+  }
 }
 
 ensure_python_tools() {
@@ -28,9 +38,52 @@ ensure_python_tools() {
   if [ -x .venv/bin/moto_server ] && [ -x .venv/bin/aws ] && cmp -s "$requirements" "$stamp"; then
     return 0
   fi
-  echo "setup: creating .venv with $(grep -v '^#' "$requirements" | xargs)" >&2
+  ensure_python_venv
+  echo "setup: creating .venv (python3 -m venv, a few seconds)" >&2
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+  echo "setup: installing $(grep -v '^#' "$requirements" | xargs) and their dependencies into" \
+    ".venv with pip (about 70 packages, a 70 MB download: one to a few minutes)" >&2
+  .venv/bin/pip install --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
+  echo "setup: .venv ready" >&2
 }
 
+# Venv creation needs the venv and ensurepip modules, which Debian splits off into python3-venv.
+_setup_python_venv_works() {
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
+}
+
+# Installs Debian packages. Their services are not wanted (the tests and the demo start their own
+# on loopback), and stopping them afterwards would also stop the user's own: while apt-get runs, a
+# policy-rc.d that exits 101 forbids any service start. One that exists already is left alone.
+_setup_apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing Debian packages: $* (apt-get, about a minute)" >&2
+  if [ -z "${_setup_apt_updated:-}" ]; then
+    $sudo apt-get update -qq
+    _setup_apt_updated=1
+  fi
+  _setup_without_service_starts /usr/sbin/policy-rc.d $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# _setup_without_service_starts POLICY COMMAND...: runs COMMAND with POLICY (the policy-rc.d path)
+# forbidding service starts, in a subshell whose traps remove a POLICY written here on any exit.
+_setup_without_service_starts() (
+  policy=$1
+  shift
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  marker="# Written by iam-key-exporter scripts/setup.sh for one apt-get install; safe to delete."
+  if [ ! -e "$policy" ]; then
+    # Removed only while it is still ours: never a policy-rc.d someone wrote in the meantime.
+    trap 'grep -qxF "$marker" "$policy" 2>/dev/null && $sudo rm -f "$policy"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    printf '#!/bin/sh\n%s\nexit 101\n' "$marker" | $sudo tee "$policy" >/dev/null || exit 1
+    $sudo chmod 755 "$policy" || exit 1
+  fi
+  "$@"
+)

@@ -55,6 +55,9 @@ pub enum Error {
     /// `check` could not collect an account.
     #[error(transparent)]
     Check(#[from] CheckError),
+    /// `check` could not write its report.
+    #[error("cannot write the report to standard output")]
+    Output(#[source] std::io::Error),
 }
 
 impl Error {

@@ -2,6 +2,7 @@
 //! in one place: 0 ok (and `check` found no violation), 1 `check` found violations, 2 any
 //! error (usage, configuration, a port that cannot be bound, AWS unreachable in `check`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use iam_key_exporter::{audit, telemetry, Application, Cli, Command, Config, Error, OutputFormat};
@@ -32,9 +33,16 @@ fn run() -> Result<ExitCode, Error> {
         }),
         Command::Check { output } => runtime.block_on(async {
             let findings = audit(&config).await?;
-            match output {
-                OutputFormat::Table => print!("{}", findings.to_table()),
-                OutputFormat::Json => println!("{:#}", findings.to_json()),
+            let report = match output {
+                OutputFormat::Table => findings.to_table(),
+                OutputFormat::Json => format!("{:#}\n", findings.to_json()),
+            };
+            // A reader that stops early (`| head`) is no failure of the audit.
+            match std::io::stdout().lock().write_all(report.as_bytes()) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(Error::Output(err))
+                }
+                _ => {}
             }
             Ok(if findings.compliant() {
                 ExitCode::SUCCESS

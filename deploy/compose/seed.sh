@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Seeds the moto IAM of deploy/docker-compose.yml with users holding 0, 1 and 2 active access keys
-# (the same users as scripts/demo). Runs in the amazon/aws-cli image; users that already exist are
-# left alone, so `docker compose up` can run it again while moto keeps its state.
+# Seeds the moto IAM of deploy/docker-compose.yml with the users of scripts/demo-users.tsv (0, 1
+# and 2 active access keys; scripts/demo seeds the same). Runs in the amazon/aws-cli image, with
+# the file mounted at /demo-users.tsv; users that already exist are left alone, so
+# `docker compose up` can run it again while moto keeps its state.
+#   seed.sh [USERS_FILE]    default /demo-users.tsv
 set -euo pipefail
+users_file=${1:-/demo-users.tsv}
 
 # user NAME PATH ACTIVE INACTIVE
 user() {
@@ -22,8 +25,15 @@ user() {
   echo "seed: $name ($path): $active active, $inactive inactive"
 }
 
-user alice / 0 0
-user bob / 1 0
-user carol / 2 0
-user dave / 1 1
-user ci+deploy@example.com /automation/ 2 0
+[ -r "$users_file" ] || { echo "seed: cannot read $users_file" >&2; exit 2; }
+line=0
+# Read on fd 3: the aws commands in the loop must not eat the file from stdin.
+while read -r -u 3 name path active inactive extra; do
+  line=$((line + 1))
+  case $name in '' | '#'*) continue ;; esac
+  if [ -z "$inactive" ] || [ -n "$extra" ] || ! [[ $active$inactive =~ ^[0-9]+$ ]]; then
+    echo "seed: $users_file:$line: expected NAME PATH ACTIVE INACTIVE" >&2
+    exit 2
+  fi
+  user "$name" "$path" "$active" "$inactive"
+done 3<"$users_file"

@@ -284,3 +284,32 @@ async fn the_printed_commands_run_in_bash_for_names_that_look_like_options() {
     let (code, out, err) = exporter(&["check", "--output", "json"], &env).await;
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_piped_into_a_reader_that_stops_early_exits_with_its_verdict_not_a_panic() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    for i in 0..20 {
+        seed.user_with_keys(&format!("user-{i:02}"), "/", 2, 0)
+            .await;
+    }
+    let mut env: Vec<(&str, String)> = aws_env(&moto.endpoint());
+    env.push(("BINARY", BINARY.to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) = run(
+        Path::new("/bin/bash"),
+        &[
+            "-c",
+            "set -o pipefail; \"$BINARY\" check --output json | true; echo \"exit=$?\"",
+        ],
+        &env,
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.contains("exit=1"),
+        "the verdict (violations) survives the pipe: {out}{err}"
+    );
+}
