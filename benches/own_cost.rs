@@ -249,7 +249,9 @@ async fn measure(
         .env("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "10m")
         .env("IAM_KEY_EXPORTER_LOG__FORMAT", "logfmt")
         .env("IAM_KEY_EXPORTER_LOG__LEVEL", "info")
-        .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", fake.endpoint());
+        .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", fake.endpoint())
+        // 100,000 users make a credential report of some 40 MB, over the default cap.
+        .env("IAM_KEY_EXPORTER_AWS__MAX_RESPONSE_SIZE", "128MiB");
     for (key, value) in variant.settings() {
         command.env(format!("IAM_KEY_EXPORTER_{key}"), value);
     }

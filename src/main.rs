@@ -27,6 +27,7 @@ fn run() -> Result<ExitCode, Error> {
         .map_err(Error::Runtime)?;
     match cli.command {
         Command::Serve => runtime.block_on(async {
+            ignore_hangups();
             let app = Application::build(config).await?;
             app.run(shutdown_signal()).await;
             Ok(ExitCode::SUCCESS)
@@ -51,6 +52,25 @@ fn run() -> Result<ExitCode, Error> {
             })
         }),
     }
+}
+
+/// SIGHUP, which asks Prometheus to reload, would end the process (its default action): say
+/// instead that the configuration is read at start only. Reloading it live would mean
+/// rebuilding the AWS clients and the listener under a running refresh; a restart does that
+/// safely, and the web config file (TLS, users) is re-read by itself when it changes.
+fn ignore_hangups() {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; it will stop the exporter");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP ignored: the configuration is read at start only; restart to apply a change"
+            );
+        }
+    });
 }
 
 /// Completes on the first SIGINT or SIGTERM; a second one aborts at once.

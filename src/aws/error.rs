@@ -95,7 +95,7 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let (kind, code) = classify(&err);
-        let credentials = credentials_problem(&err);
+        let credentials = credentials_problem(&err).or_else(|| too_large(&err));
         AwsError {
             operation,
             kind: credentials.map_or(kind, |(kind, _)| kind),
@@ -144,6 +144,18 @@ fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'s
                 }
                 _ => Some((ErrorKind::AccessDenied, "no usable AWS credentials")),
             };
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// An answer over `aws.max_response_size` is the service's fault, however it surfaced.
+fn too_large(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'static str)> {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if current.is::<super::capped::TooLarge>() {
+            return Some((ErrorKind::Service, "the answer was too large"));
         }
         cause = current.source();
     }

@@ -6,6 +6,7 @@
 //! error is mapped once, in [`error`], to an [`ErrorKind`] and an [`AwsError`] whose message
 //! names the operation, so nothing above this module handles SDK error types.
 
+mod capped;
 mod error;
 
 use std::error::Error as StdError;
@@ -60,9 +61,12 @@ pub(crate) async fn sdk_config(
         .connect_timeout(config.connect_timeout)
         .operation_attempt_timeout(config.attempt_timeout)
         .build();
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let https = capped::Capped::shared(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+        config.max_response_size,
+    );
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)
         .region(region)

@@ -166,6 +166,13 @@ settings! {
         help: "Time allowed for one attempt of one AWS request.",
         expected: DURATION,
     }
+    MAX_RESPONSE_SIZE {
+        key: "aws.max_response_size",
+        flag: None,
+        default: Some("32MiB"),
+        help: "The largest AWS response read; a larger one fails its request instead of exhausting memory.",
+        expected: "a size like `32MiB` or `64MB`, from 1MiB to 1GiB",
+    }
     SOURCE {
         key: "collector.source",
         flag: None,

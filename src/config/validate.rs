@@ -65,6 +65,29 @@ fn parse_duration(text: &str) -> Option<Duration> {
         .filter(|duration| !duration.is_zero() && *duration <= MAX_DURATION)
 }
 
+/// `32MiB`, `64MB`, `1GiB`, `500KiB` or a number of bytes; from 1 MiB to 1 GiB.
+fn parse_size(text: &str) -> Option<usize> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    let bytes = number.checked_mul(unit)?;
+    ((1 << 20)..=(1 << 30))
+        .contains(&bytes)
+        .then_some(bytes as usize)
+}
+
 fn parse_bool(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
         "true" => Some(true),
@@ -159,6 +182,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         }),
         connect_timeout: v.field(&s::CONNECT_TIMEOUT, parse_duration),
         attempt_timeout: v.field(&s::ATTEMPT_TIMEOUT, parse_duration),
+        max_response_size: v.field(&s::MAX_RESPONSE_SIZE, parse_size),
     };
 
     let collector = CollectorConfig {

@@ -26,33 +26,121 @@ use crate::aws::{ErrorKind, RequestObserver};
 use crate::snapshot::{unix_seconds, AccountSnapshot};
 use snapshots::SnapshotFamilies;
 
-/// The latest rendered body, published by the refresh loop and served by the server.
-pub(crate) struct Published(RwLock<Arc<Rendered>>);
+/// What the server sends: the body the refresh loop rendered last, after the exporter's own
+/// process metrics, which are read at each scrape (memory and CPU must be current, not as of
+/// the last refresh).
+pub(crate) struct Published {
+    body: RwLock<Arc<Rendered>>,
+    /// `process_*`: the prometheus crate's process collector, alone in its registry.
+    live: Registry,
+}
 
 impl Published {
     /// Serves `initial` until the first refresh publishes.
     pub(crate) fn new(initial: Rendered) -> Self {
-        Published(RwLock::new(Arc::new(initial)))
+        let live = Registry::new();
+        #[cfg(target_os = "linux")]
+        if let Err(err) = live.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(error = %err, "cannot export the process metrics");
+        }
+        Published {
+            body: RwLock::new(Arc::new(initial)),
+            live,
+        }
     }
 
     /// Replaces the served body.
     pub(crate) fn publish(&self, rendered: Rendered) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
+        *self.body.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rendered);
     }
 
-    /// The served body.
-    pub(crate) fn body(&self) -> Arc<Rendered> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The body to send, in parts to send back to back: plain text, or one gzip stream when
+    /// `gzip`. The large pre-rendered part is shared, never copied.
+    pub(crate) fn scrape(&self, gzip: bool) -> Vec<Bytes> {
+        let rendered = self.body.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut live = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.live.gather(), &mut live) {
+            tracing::warn!(error = %err, "cannot encode the process metrics");
+            live.clear();
+        }
+        if gzip {
+            rendered.gzip_after(&live)
+        } else {
+            vec![Bytes::from(live), rendered.plain.clone()]
+        }
     }
 }
 
-/// A rendered `/metrics` body, plain and gzipped.
+/// A rendered `/metrics` body: the text, and the same compressed once, kept as a raw deflate
+/// stream with its CRC so that a scrape can put a small live part in front of it and still
+/// send one gzip stream (an RFC 1952 member: header, deflate blocks, CRC-32 and length).
 #[derive(Debug, Clone)]
 pub(crate) struct Rendered {
     /// The text exposition format.
     pub(crate) plain: Bytes,
-    /// The same, gzip-compressed, for clients that accept it.
-    pub(crate) gzip: Bytes,
+    /// `plain` as raw deflate, ending with the final block.
+    deflate: Bytes,
+    /// CRC-32 of `plain`.
+    crc: u32,
+}
+
+/// The fixed gzip header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+impl Rendered {
+    /// Compresses `plain` once.
+    fn new(plain: Vec<u8>) -> std::io::Result<Self> {
+        let mut encoder = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(plain.len() / 8),
+            flate2::Compression::default(),
+        );
+        encoder.write_all(&plain)?;
+        let deflate = encoder.finish()?;
+        Ok(Rendered {
+            crc: crc32fast::hash(&plain),
+            plain: Bytes::from(plain),
+            deflate: Bytes::from(deflate),
+        })
+    }
+
+    /// One gzip stream of `live` followed by this body: `live` is deflated and flushed to a
+    /// byte boundary without ending the stream, the stored deflate stream follows (it refers
+    /// to nothing before it), and the trailer carries the CRC of both, combined.
+    fn gzip_after(&self, live: &[u8]) -> Vec<Bytes> {
+        let mut head = GZIP_HEADER.to_vec();
+        let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+        head.reserve(live.len() + 64);
+        let mut input = live;
+        loop {
+            let before = (compress.total_in(), compress.total_out());
+            let status = compress.compress_vec(input, &mut head, flate2::FlushCompress::Sync);
+            let consumed = (compress.total_in() - before.0) as usize;
+            input = &input[consumed..];
+            let produced = compress.total_out() - before.1;
+            match status {
+                Ok(_) if input.is_empty() && head.capacity() > head.len() => break,
+                Ok(_) if consumed == 0 && produced == 0 => head.reserve(head.capacity().max(64)),
+                Ok(_) => head.reserve(64),
+                Err(_) => break,
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(live);
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            self.crc,
+            self.plain.len() as u64,
+        ));
+        let length = (live.len() as u64 + self.plain.len() as u64) as u32;
+        let mut trailer = crc.finalize().to_le_bytes().to_vec();
+        trailer.extend_from_slice(&length.to_le_bytes());
+        vec![
+            Bytes::from(head),
+            self.deflate.clone(),
+            Bytes::from(trailer),
+        ]
+    }
 }
 
 /// How access key IDs appear in labels.
@@ -214,22 +302,13 @@ impl Metrics {
         Arc::new(RequestCounter(self.aws_requests.clone()))
     }
 
-    /// Renders the health metrics and the snapshots to the text format, and gzips it.
+    /// Renders the health metrics and the snapshots to the text format, and compresses it.
     pub(crate) fn render(&self) -> Result<Rendered, prometheus::Error> {
         let mut plain = Vec::with_capacity(self.snapshots.size_hint());
         TextEncoder::new().encode(&self.registry.gather(), &mut plain)?;
         self.snapshots.write_text(&mut plain);
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(plain.len() / 8),
-            flate2::Compression::default(),
-        );
-        encoder.write_all(&plain)?;
-        let gzip = encoder.finish()?;
         self.snapshots.remember_size(plain.len());
-        Ok(Rendered {
-            plain: Bytes::from(plain),
-            gzip: Bytes::from(gzip),
-        })
+        Ok(Rendered::new(plain)?)
     }
 }
 
@@ -395,12 +474,32 @@ mod tests {
     fn the_gzip_body_inflates_to_the_plain_one() {
         use std::io::Read;
         let metrics = Metrics::new(Duration::from_secs(60), KeyIdDisplay::Full).unwrap();
-        let rendered = metrics.render().unwrap();
+        metrics.refresh_succeeded(
+            snapshot(
+                "123456789012",
+                vec![user("a", &[("AKIA1", KeyStatus::Active, None)])],
+            ),
+            Duration::ZERO,
+        );
+        let published = Published::new(metrics.render().unwrap());
+        let gzip: Vec<u8> = published.scrape(true).concat();
+        // One gzip member, read by a reader that stops after the first: nothing is lost.
         let mut inflated = Vec::new();
-        flate2::read::GzDecoder::new(&rendered.gzip[..])
+        flate2::read::GzDecoder::new(&gzip[..])
             .read_to_end(&mut inflated)
             .unwrap();
-        assert_eq!(inflated, rendered.plain);
-        assert!(String::from_utf8_lossy(&inflated).contains("iam_exporter_build_info{"));
+        let plain: Vec<u8> = published.scrape(false).concat();
+        let text = String::from_utf8_lossy(&inflated);
+        assert!(text.contains("iam_exporter_build_info{"));
+        assert!(text.contains("iam_user_active_access_keys{"));
+        // The live process part differs between two scrapes only in its values.
+        let names = |t: &str| -> Vec<String> {
+            t.lines()
+                .map(|l| l.split([' ', '{']).next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&text), names(&String::from_utf8_lossy(&plain)));
+        #[cfg(target_os = "linux")]
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
     }
 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -159,7 +158,7 @@ impl Routes {
         }
     }
 
-    fn respond(&self, state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    fn respond(&self, state: &State, request: &Request<Incoming>) -> Response<Parts> {
         let path = request.uri().path();
         let known = path == self.telemetry_path
             || path == "/"
@@ -186,7 +185,7 @@ impl Routes {
                 "Not ready: waiting for the first successful refresh\n",
             ),
             "/" if path != self.telemetry_path => {
-                let mut response = Response::new(Full::new(self.landing_page.clone()));
+                let mut response = Response::new(Parts::one(self.landing_page.clone()));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/html; charset=utf-8"),
@@ -198,15 +197,9 @@ impl Routes {
     }
 }
 
-fn metrics(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let rendered = state.body.body();
+fn metrics(state: &State, request: &Request<Incoming>) -> Response<Parts> {
     let gzip = accepts_gzip(request.headers().get_all(header::ACCEPT_ENCODING));
-    let body = if gzip {
-        rendered.gzip.clone()
-    } else {
-        rendered.plain.clone()
-    };
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Parts(state.body.scrape(gzip).into()));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -217,6 +210,41 @@ fn metrics(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// A response body sent as parts back to back (the live process metrics, then the shared
+/// pre-rendered body), its exact length known, so hyper sends `Content-Length`.
+pub(crate) struct Parts(std::collections::VecDeque<Bytes>);
+
+impl Parts {
+    fn one(bytes: Bytes) -> Self {
+        Parts([bytes].into())
+    }
+}
+
+impl hyper::body::Body for Parts {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        while let Some(part) = self.0.pop_front() {
+            if !part.is_empty() {
+                return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(part))));
+            }
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.0.iter().map(|part| part.len() as u64).sum())
+    }
 }
 
 /// Whether `Accept-Encoding` allows gzip: `gzip` or `*` with a non-zero quality.
@@ -246,8 +274,8 @@ fn accepts_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
     gzip.or(wildcard).unwrap_or(false)
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<Parts> {
+    let mut response = Response::new(Parts::one(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

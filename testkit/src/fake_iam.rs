@@ -13,6 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+
+/// Every answer's body: most are whole, a huge one streams.
+type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -71,6 +74,9 @@ pub enum FaultKind {
     AccessDenied,
     /// HTTP 404 `NoSuchEntity`, as for an entity deleted in the meantime.
     NoSuchEntity,
+    /// HTTP 200 with a body of this many bytes, streamed in 1 MiB chunks; with its length
+    /// declared in `Content-Length`, or (`declared: false`) without.
+    Huge { bytes: usize, declared: bool },
 }
 
 /// A fault injected into matching requests.
@@ -183,6 +189,39 @@ pub fn key_id(user: usize, slot: usize) -> String {
     format!("AKIAFAKE{user:010}{slot:02}")
 }
 
+/// `left` bytes of spaces, a shared chunk at a time: 200 MB cost the fake no memory.
+struct Repeat {
+    chunk: Bytes,
+    left: usize,
+    declared: bool,
+}
+
+impl hyper::body::Body for Repeat {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.chunk.len());
+        self.left -= n;
+        let data = self.chunk.slice(..n);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.declared {
+            hyper::body::SizeHint::with_exact(self.left as u64)
+        } else {
+            hyper::body::SizeHint::default()
+        }
+    }
+}
+
 /// The running fake.
 pub struct FakeIam {
     pub addr: SocketAddr,
@@ -279,7 +318,7 @@ impl std::error::Error for Failure {}
 async fn handle(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Failure> {
+) -> Result<Response<Body>, Failure> {
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Err(Failure::Reset),
@@ -335,6 +374,21 @@ async fn handle(
             ))
         }
         Some(FaultKind::NoSuchEntity) => return Ok(no_such_entity("The entity cannot be found")),
+        Some(FaultKind::Huge { bytes, declared }) => {
+            let mut response = Response::new(
+                Repeat {
+                    chunk: Bytes::from(vec![b' '; 1 << 20]),
+                    left: bytes,
+                    declared,
+                }
+                .boxed(),
+            );
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/xml"),
+            );
+            return Ok(response);
+        }
         Some(FaultKind::Malformed) => {
             return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))
         }
@@ -344,11 +398,7 @@ async fn handle(
     Ok(answer(&mut state, &action, &params))
 }
 
-fn answer(
-    state: &mut State,
-    action: &str,
-    params: &BTreeMap<String, String>,
-) -> Response<Full<Bytes>> {
+fn answer(state: &mut State, action: &str, params: &BTreeMap<String, String>) -> Response<Body> {
     match action {
         "GetCallerIdentity" => {
             let account = &state.account_id;
@@ -556,7 +606,7 @@ pub fn credential_report_csv(state: &State) -> String {
     csv
 }
 
-fn ok_iam(action: &str, result: &str) -> Response<Full<Bytes>> {
+fn ok_iam(action: &str, result: &str) -> Response<Body> {
     xml_response(
         StatusCode::OK,
         format!(
@@ -565,7 +615,7 @@ fn ok_iam(action: &str, result: &str) -> Response<Full<Bytes>> {
     )
 }
 
-fn ok_sts(action: &str, result: &str) -> Response<Full<Bytes>> {
+fn ok_sts(action: &str, result: &str) -> Response<Body> {
     xml_response(
         StatusCode::OK,
         format!(
@@ -574,7 +624,7 @@ fn ok_sts(action: &str, result: &str) -> Response<Full<Bytes>> {
     )
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let kind = if status.is_server_error() {
         "Receiver"
     } else {
@@ -589,12 +639,12 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>>
     )
 }
 
-fn no_such_entity(message: &str) -> Response<Full<Bytes>> {
+fn no_such_entity(message: &str) -> Response<Body> {
     error(StatusCode::NOT_FOUND, "NoSuchEntity", message)
 }
 
-fn xml_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn xml_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
     response
         .headers_mut()

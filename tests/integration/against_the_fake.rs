@@ -452,3 +452,102 @@ async fn the_fakes_latency_is_felt_by_every_request() {
     );
     app.stop().await;
 }
+
+/// A 200 MB answer, declared in `Content-Length` or streamed without one, fails the refresh
+/// with a clear error and never grows the exporter past 128 MiB. The exporter runs as its own
+/// process so that its peak resident memory (`VmHWM`) is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mb_answer_is_refused_without_the_memory_it_would_take() {
+    use tokio::io::AsyncBufReadExt;
+
+    let fake = FakeIam::start(populated(10)).await;
+    let port = crate::helpers::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_iam-key-exporter"))
+        .args([
+            "--web.listen-address",
+            &addr.to_string(),
+            "--refresh.interval",
+            "500ms",
+        ])
+        .env("AWS_ENDPOINT_URL", fake.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IAM_KEY_EXPORTER_AWS__MAX_ATTEMPTS", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let collected = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut logs = collected.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+    });
+    let service_errors = || async {
+        let Ok(response) =
+            iam_key_exporter_testkit::try_request(addr, "GET", "/metrics", &[]).await
+        else {
+            return -1.0;
+        };
+        Scrape::parse(&response.text())
+            .value(
+                "iam_exporter_refresh_errors_total",
+                &[("account_id", ACCOUNT), ("kind", "service")],
+            )
+            .unwrap_or(0.0)
+    };
+    crate::helpers::eventually("the first refresh", Duration::from_secs(30), || async {
+        matches!(
+            iam_key_exporter_testkit::try_request(addr, "GET", "/-/ready", &[]).await,
+            Ok(response) if response.status == 200
+        )
+    })
+    .await;
+
+    for (round, declared) in [(1.0, true), (2.0, false)] {
+        fake.with(|s| s.faults.clear());
+        fake.inject(
+            Some("ListUsers"),
+            FaultKind::Huge {
+                bytes: 200 * 1024 * 1024,
+                declared,
+            },
+            None,
+        );
+        crate::helpers::eventually(
+            &format!("a refused 200 MB answer (Content-Length declared: {declared})"),
+            Duration::from_secs(60),
+            || async { service_errors().await >= round },
+        )
+        .await;
+    }
+    fake.with(|s| s.faults.clear());
+
+    let pid = child.id().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    eprintln!("peak RSS with two 200 MB answers: {} MiB", peak_kib / 1024);
+    assert!(
+        peak_kib < 128 * 1024,
+        "peak RSS {} MiB is not under 128 MiB",
+        peak_kib / 1024
+    );
+    let logs = logs.lock().unwrap().clone();
+    assert!(logs.contains("aws.max_response_size"), "says why: {logs}");
+    let _ = child.kill().await;
+}

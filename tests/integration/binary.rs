@@ -313,3 +313,53 @@ async fn check_piped_into_a_reader_that_stops_early_exits_with_its_verdict_not_a
         "the verdict (violations) survives the pipe: {out}{err}"
     );
 }
+
+/// SIGHUP (Prometheus' reload signal) neither kills the exporter nor stops it serving; it is
+/// logged as ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_logged_and_ignored_and_the_exporter_keeps_serving() {
+    use tokio::io::AsyncBufReadExt;
+    let moto = Moto::start().await;
+    Seed(moto.iam()).user_with_keys("one", "/", 1, 0).await;
+    let port = free_port();
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in aws_env(&moto.endpoint()) {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = ([127, 0, 0, 1], port).into();
+    crate::helpers::eventually("readiness", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+            && get(addr, "/-/ready", &[]).await.status == 200
+    })
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let (code, _, _) = run(Path::new("kill"), &["-HUP", &pid], &[], true).await;
+    assert_eq!(code, 0);
+    let logged = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("SIGHUP ignored") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(logged, Ok(true), "the SIGHUP is logged");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(get(addr, "/-/ready", &[]).await.status, 200);
+    let (code, _, _) = run(Path::new("kill"), &["-TERM", &pid], &[], true).await;
+    assert_eq!(code, 0);
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

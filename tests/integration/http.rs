@@ -257,3 +257,27 @@ async fn slow_readers_and_slowloris_clients_cannot_starve_a_scraper() {
     );
     app.stop().await;
 }
+
+/// The exporter's own process, as every exporter shows it, read at each scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporters_own_process_metrics_are_served() {
+    let (_fake, app) = ready_app().await;
+    let scrape = app.scrape().await;
+    for name in [
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        let value = scrape.value(name, &[]);
+        assert!(value.is_some_and(|v| v >= 0.0), "{name}: {value:?}");
+    }
+    let rss = scrape.value("process_resident_memory_bytes", &[]).unwrap();
+    assert!(
+        rss > 1_000_000.0,
+        "a real resident size, not a placeholder: {rss}"
+    );
+    app.stop().await;
+}

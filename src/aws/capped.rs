@@ -1,0 +1,89 @@
+//! Bounded responses: whatever the endpoint sends, at most `aws.max_response_size` bytes of a
+//! response are read. A larger answer fails its request with an error saying so, instead of
+//! growing the process until the kernel (or the pod's memory limit) ends it.
+//!
+//! It wraps the SDK's HTTP client: a declared `Content-Length` over the cap fails before the
+//! body is read, and any body is cut off at the cap while it streams in.
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use http_body_util::BodyExt;
+
+/// The SDK's HTTP client, reading at most `max` bytes of any response.
+#[derive(Debug)]
+pub(crate) struct Capped {
+    inner: SharedHttpClient,
+    max: usize,
+}
+
+impl Capped {
+    pub(crate) fn shared(inner: SharedHttpClient, max: usize) -> SharedHttpClient {
+        SharedHttpClient::new(Capped { inner, max })
+    }
+}
+
+impl HttpClient for Capped {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(CappedConnector {
+            inner: self.inner.http_connector(settings, components),
+            max: self.max,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct CappedConnector {
+    inner: SharedHttpConnector,
+    max: usize,
+}
+
+/// A response was larger than the cap.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the response is larger than {max} bytes (`aws.max_response_size`); raise it only if the \
+     account really has that much IAM data"
+)]
+pub(crate) struct TooLarge {
+    max: usize,
+}
+
+fn too_large(max: usize) -> aws_smithy_types::body::Error {
+    Box::new(TooLarge { max })
+}
+
+impl HttpConnector for CappedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let max = self.max;
+        HttpConnectorFuture::new(async move {
+            let mut response = inner.call(request).await?;
+            let declared = response
+                .headers()
+                .get("content-length")
+                .and_then(|value| value.parse::<u64>().ok());
+            if declared.is_some_and(|length| length > max as u64) {
+                return Err(ConnectorError::other(too_large(max), None));
+            }
+            let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+            let limited = http_body_util::Limited::new(body, max).map_err(move |err| {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    too_large(max)
+                } else {
+                    err
+                }
+            });
+            *response.body_mut() = SdkBody::from_body_1_x(limited);
+            Ok(response)
+        })
+    }
+}
