@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use aws_sdk_iam::config::SharedCredentialsProvider;
 
-use crate::aws::{self, Iam, RequestObserver};
+use crate::aws::{self, Iam, LastFailure, RequestObserver};
 use crate::config::Config;
 use crate::source::{self, Account, Source};
 
@@ -25,9 +25,10 @@ pub(crate) async fn watched(
     let mut sources = Vec::with_capacity(config.accounts.len());
     for account in &config.accounts {
         let sdk = aws::account_sdk_config(&base, account).await;
-        let iam = Iam::new(&sdk, observer.clone());
+        let last_failure = LastFailure::default();
+        let iam = Iam::new(&sdk, observer.clone(), last_failure.clone());
         sources.push(source::build(
-            Account::new(iam, account.account_id.clone()),
+            Account::new(iam, account.account_id.clone(), last_failure),
             &config.collector,
         ));
     }

@@ -163,7 +163,7 @@ fn too_large(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'static str)
 }
 
 /// Error codes AWS uses for throttling across services.
-const THROTTLING_CODES: &[&str] = &[
+pub(super) const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -175,7 +175,7 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// Error codes that mean the credentials may not do what was asked.
-const ACCESS_DENIED_CODES: &[&str] = &[
+pub(super) const ACCESS_DENIED_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",

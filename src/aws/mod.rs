@@ -6,6 +6,7 @@
 //! error is mapped once, in [`error`], to an [`ErrorKind`] and an [`AwsError`] whose message
 //! names the operation, so nothing above this module handles SDK error types.
 
+mod attempts;
 mod capped;
 mod error;
 
@@ -18,6 +19,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
+pub(crate) use attempts::LastFailure;
 use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -109,6 +111,9 @@ pub(crate) async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig
 pub(crate) trait RequestObserver: Send + Sync {
     /// One request finished (after the SDK's retries).
     fn observe(&self, operation: &'static str, outcome: &'static str);
+
+    /// One attempt of a request finished (each retry is one more).
+    fn attempt(&self, operation: &str, outcome: &'static str);
 }
 
 /// An observer that counts nothing, for one-shot commands.
@@ -116,6 +121,8 @@ pub(crate) struct Uncounted;
 
 impl RequestObserver for Uncounted {
     fn observe(&self, _operation: &'static str, _outcome: &'static str) {}
+
+    fn attempt(&self, _operation: &str, _outcome: &'static str) {}
 }
 
 /// One page of `ListUsers`.
@@ -157,10 +164,24 @@ pub(crate) struct Iam {
 
 impl Iam {
     /// Clients for one account.
-    pub(crate) fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+    pub(crate) fn new(
+        config: &SdkConfig,
+        observer: Arc<dyn RequestObserver>,
+        last_failure: LastFailure,
+    ) -> Self {
+        let attempts = attempts::Attempts {
+            observer: observer.clone(),
+            last_failure,
+        };
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .interceptor(attempts.clone())
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .interceptor(attempts)
+            .build();
         Iam {
-            iam: aws_sdk_iam::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             observer,
         }
     }

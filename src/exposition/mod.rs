@@ -173,6 +173,7 @@ pub(crate) struct Metrics {
     refresh_duration: GaugeVec,
     refresh_errors: IntCounterVec,
     aws_requests: IntCounterVec,
+    aws_attempts: IntCounterVec,
     snapshots: SnapshotFamilies,
 }
 
@@ -240,6 +241,13 @@ impl Metrics {
             ),
             &["operation", "outcome"],
         )?;
+        let aws_attempts = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_aws_attempts_total",
+                "Attempts of AWS API requests, each retry counted, by operation and outcome (success or the kind of failure): throttling shows here before it fails a refresh.",
+            ),
+            &["operation", "outcome"],
+        )?;
         let snapshots = SnapshotFamilies::new(&every, key_ids);
 
         registry.register(Box::new(build_info))?;
@@ -249,6 +257,7 @@ impl Metrics {
         registry.register(Box::new(refresh_duration.clone()))?;
         registry.register(Box::new(refresh_errors.clone()))?;
         registry.register(Box::new(aws_requests.clone()))?;
+        registry.register(Box::new(aws_attempts.clone()))?;
 
         Ok(Metrics {
             registry,
@@ -257,6 +266,7 @@ impl Metrics {
             refresh_duration,
             refresh_errors,
             aws_requests,
+            aws_attempts,
             snapshots,
         })
     }
@@ -299,7 +309,10 @@ impl Metrics {
 
     /// Counts AWS requests for the sources.
     pub(crate) fn request_observer(&self) -> Arc<dyn RequestObserver> {
-        Arc::new(RequestCounter(self.aws_requests.clone()))
+        Arc::new(RequestCounter {
+            requests: self.aws_requests.clone(),
+            attempts: self.aws_attempts.clone(),
+        })
     }
 
     /// Renders the health metrics and the snapshots to the text format, and compresses it.
@@ -312,12 +325,20 @@ impl Metrics {
     }
 }
 
-/// Counts requests into `iam_exporter_aws_requests_total`.
-struct RequestCounter(IntCounterVec);
+/// Counts requests into `iam_exporter_aws_requests_total` and their attempts into
+/// `iam_exporter_aws_attempts_total`.
+struct RequestCounter {
+    requests: IntCounterVec,
+    attempts: IntCounterVec,
+}
 
 impl RequestObserver for RequestCounter {
     fn observe(&self, operation: &'static str, outcome: &'static str) {
-        self.0.with_label_values(&[operation, outcome]).inc();
+        self.requests.with_label_values(&[operation, outcome]).inc();
+    }
+
+    fn attempt(&self, operation: &str, outcome: &'static str) {
+        self.attempts.with_label_values(&[operation, outcome]).inc();
     }
 }
 

@@ -126,4 +126,8 @@ impl Source for ApiSource {
     fn collect(&self) -> BoxFuture<'_, Result<AccountSnapshot, SourceError>> {
         self.collect_snapshot().boxed()
     }
+
+    fn account(&self) -> &Account {
+        &self.account
+    }
 }

@@ -151,6 +151,10 @@ impl Source for CredentialReportSource {
     fn collect(&self) -> BoxFuture<'_, Result<AccountSnapshot, SourceError>> {
         self.collect_snapshot().boxed()
     }
+
+    fn account(&self) -> &Account {
+        &self.account
+    }
 }
 
 fn age(generated: i64) -> Duration {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::aws::{AwsError, ErrorKind, Iam};
+use crate::aws::{AwsError, ErrorKind, Iam, LastFailure};
 use crate::config::{CollectorConfig, SourceKind};
 use crate::snapshot::AccountSnapshot;
 
@@ -41,9 +41,13 @@ pub(crate) enum SourceError {
     /// The credential report could not be parsed.
     #[error("the credential report is malformed: {0}")]
     MalformedReport(String),
-    /// The refresh as a whole took longer than `refresh.timeout`.
-    #[error("the refresh took longer than {0:?} (`refresh.timeout`) and was abandoned")]
-    Timeout(Duration),
+    /// The refresh as a whole took longer than `refresh.timeout`; with the last failed
+    /// attempt of its requests, when one failed, which is the likelier cause.
+    #[error(
+        "the refresh took longer than {0:?} (`refresh.timeout`) and was abandoned{cause}",
+        cause = .1.as_ref().map_or(String::new(), |(_, cause)| format!("; the last failed attempt: {cause}"))
+    )]
+    Timeout(Duration, Option<(ErrorKind, String)>),
 }
 
 impl SourceError {
@@ -51,7 +55,8 @@ impl SourceError {
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             SourceError::Aws(err) => err.kind,
-            SourceError::ReportNotReady(_) | SourceError::Timeout(_) => ErrorKind::Timeout,
+            SourceError::Timeout(_, Some((kind, _))) => *kind,
+            SourceError::ReportNotReady(_) | SourceError::Timeout(..) => ErrorKind::Timeout,
             SourceError::MalformedReport(_) => ErrorKind::Service,
         }
     }
@@ -62,9 +67,16 @@ pub(crate) async fn collect_within(
     source: &dyn Source,
     timeout: Duration,
 ) -> Result<AccountSnapshot, SourceError> {
+    // What failed before this collection is not its cause.
+    let _ = source.account().last_failure.take();
     tokio::time::timeout(timeout, source.collect())
         .await
-        .unwrap_or(Err(SourceError::Timeout(timeout)))
+        .unwrap_or_else(|_| {
+            Err(SourceError::Timeout(
+                timeout,
+                source.account().last_failure.take(),
+            ))
+        })
 }
 
 /// One source of IAM data for one account.
@@ -74,6 +86,9 @@ pub(crate) trait Source: Send + Sync {
 
     /// Collects a complete snapshot, or fails as a whole.
     fn collect(&self) -> BoxFuture<'_, Result<AccountSnapshot, SourceError>>;
+
+    /// The account it reads.
+    fn account(&self) -> &Account;
 }
 
 /// The account a source reads: its IAM clients and its ID, asked of STS once when not
@@ -81,16 +96,22 @@ pub(crate) trait Source: Send + Sync {
 pub(crate) struct Account {
     iam: Iam,
     id: OnceCell<String>,
+    /// The last failed attempt of the account's requests, kept by the clients' interceptor.
+    pub(crate) last_failure: LastFailure,
 }
 
 impl Account {
     /// An account whose ID is `known`, or will be asked of STS.
-    pub(crate) fn new(iam: Iam, known: Option<String>) -> Self {
+    pub(crate) fn new(iam: Iam, known: Option<String>, last_failure: LastFailure) -> Self {
         let id = match known {
             Some(id) => OnceCell::new_with(Some(id)),
             None => OnceCell::new(),
         };
-        Account { iam, id }
+        Account {
+            iam,
+            id,
+            last_failure,
+        }
     }
 
     /// The clients.

@@ -551,3 +551,89 @@ async fn a_200_mb_answer_is_refused_without_the_memory_it_would_take() {
     assert!(logs.contains("aws.max_response_size"), "says why: {logs}");
     let _ = child.kill().await;
 }
+
+/// Every attempt is counted, the throttled ones the SDK retried included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attempt_is_counted_including_the_retried_throttles() {
+    let fake = FakeIam::start(populated(5)).await;
+    fake.inject(Some("ListUsers"), FaultKind::Throttle, Some(2));
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_AWS__MAX_ATTEMPTS", "3"),
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h"),
+        ],
+    )
+    .await;
+    let scrape = app.wait_for("the first refresh", refreshed).await;
+    let attempts = |outcome: &str| {
+        scrape.value(
+            "iam_exporter_aws_attempts_total",
+            &[("operation", "ListUsers"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(attempts("throttled"), Some(2.0), "{}", scrape.text);
+    assert_eq!(attempts("success"), Some(1.0));
+    // The request itself succeeded once, after its retries.
+    assert_eq!(
+        scrape.value(
+            "iam_exporter_aws_requests_total",
+            &[("operation", "ListUsers"), ("outcome", "success")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_exporter_aws_attempts_total",
+            &[("operation", "ListAccessKeys"), ("outcome", "success")]
+        ),
+        Some(5.0)
+    );
+    app.stop().await;
+}
+
+/// When `refresh.timeout` ends a refresh whose requests keep failing, the failure is counted
+/// by its real kind and the log says what it was, not only "timeout".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_timeout_keeps_the_real_cause() {
+    let fake = FakeIam::start(populated(5)).await;
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[
+            ("IAM_KEY_EXPORTER_AWS__MAX_ATTEMPTS", "20"),
+            ("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "1500ms"),
+            ("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    app.wait_for("the first refresh", refreshed).await;
+    fake.inject(Some("ListUsers"), FaultKind::Reset, None);
+    let scrape = app
+        .wait_for("a refresh abandoned while connections were reset", |s| {
+            errors(s, "network") >= 1.0
+        })
+        .await;
+    assert_eq!(errors(&scrape, "timeout"), 0.0, "counted by its cause");
+    let took = scrape
+        .value(
+            "iam_exporter_refresh_duration_seconds",
+            &[("account_id", ACCOUNT)],
+        )
+        .unwrap();
+    assert!(
+        took >= 1.4,
+        "the refresh was abandoned at refresh.timeout, not ended by the SDK: {took}s"
+    );
+    assert!(
+        scrape
+            .value(
+                "iam_exporter_aws_attempts_total",
+                &[("operation", "ListUsers"), ("outcome", "network")]
+            )
+            .unwrap_or(0.0)
+            >= 2.0,
+        "the SDK retried: {}",
+        scrape.text
+    );
+    app.stop().await;
+}
