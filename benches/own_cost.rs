@@ -582,7 +582,7 @@ fn report(
     ];
     out.extend(machine.iter().map(|line| format!("- {line}")));
     out.push(
-        "- Data: `State::populate(n)` of `tests/support/fake_iam.rs`: user `i` has `i % 3` active \
+        "- Data: `State::populate(n)` of the testkit crate's fake IAM (`testkit/src/fake_iam.rs`): user `i` has `i % 3` active \
          keys, and every tenth user with fewer than two keys one more, inactive; zero latency, in \
          the bench's process."
             .to_owned(),

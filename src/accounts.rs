@@ -24,7 +24,7 @@ pub(crate) async fn watched(
     let base = aws::sdk_config(&config.aws, credentials).await;
     let mut sources = Vec::with_capacity(config.accounts.len());
     for account in &config.accounts {
-        let sdk = aws::account_sdk_config(&base, account).await;
+        let sdk = aws::account_sdk_config(&base, account, &config.aws).await;
         let last_failure = LastFailure::default();
         let iam = Iam::new(&sdk, observer.clone(), last_failure.clone());
         sources.push(source::build(

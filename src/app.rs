@@ -127,6 +127,7 @@ impl Application {
             ready.clone(),
             config.refresh.interval,
             config.refresh.timeout,
+            config.collector.max_concurrent_accounts,
         );
         Ok(Application {
             listener,

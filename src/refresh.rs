@@ -1,14 +1,18 @@
 //! The refresh loop: ties the sources to the metrics and the served body.
 //!
-//! Every `refresh.interval` (measured from the start of one refresh to the next, never
-//! overlapping) each account is collected, its snapshot published or its failure recorded,
-//! and the body re-rendered. No AWS request is ever made on behalf of a scrape.
+//! Each account refreshes on its own schedule, in a task of its own: every `refresh.interval`
+//! (from the start of one of its refreshes to the next, never overlapping) it is collected,
+//! and its snapshot published or its failure recorded. One slow, throttled or hanging account
+//! therefore never holds back another's data. At most `collector.max_concurrent_accounts`
+//! accounts are collected at once. A renderer re-renders the body after refreshes, at most
+//! once a second however many accounts finish. No AWS request is ever made on behalf of a
+//! scrape.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::error_chain;
@@ -22,9 +26,15 @@ struct Target {
     succeeded_once: AtomicBool,
 }
 
-/// Refreshes every account, on demand or on a schedule.
+/// The shortest time between two renders of the body: with many accounts, refreshes finish
+/// all the time, and each render costs as much as the whole body.
+const RENDER_GAP: Duration = Duration::from_secs(1);
+
+/// Refreshes every account on its schedule.
 pub(crate) struct Refresher {
-    targets: Vec<Target>,
+    targets: Vec<Arc<Target>>,
+    /// Accounts collected at once.
+    accounts_at_once: Semaphore,
     metrics: Arc<Metrics>,
     body: Arc<Published>,
     ready: Readiness,
@@ -42,6 +52,7 @@ impl Refresher {
         ready: Readiness,
         interval: Duration,
         timeout: Duration,
+        max_concurrent_accounts: usize,
     ) -> Self {
         let targets = sources
             .into_iter()
@@ -49,14 +60,15 @@ impl Refresher {
                 if let Some(id) = source.account_id() {
                     metrics.init_account(&id);
                 }
-                Target {
+                Arc::new(Target {
                     source,
                     succeeded_once: AtomicBool::new(false),
-                }
+                })
             })
             .collect();
         Refresher {
             targets,
+            accounts_at_once: Semaphore::new(max_concurrent_accounts),
             metrics,
             body,
             ready,
@@ -65,11 +77,8 @@ impl Refresher {
         }
     }
 
-    /// Refreshes every account once, concurrently, and publishes the new body. Returns whether
-    /// every account succeeded.
-    pub(crate) async fn refresh_all(&self) -> bool {
-        let results =
-            futures_util::future::join_all(self.targets.iter().map(|t| self.refresh(t))).await;
+    /// Renders and publishes the body, and says whether every account has succeeded once.
+    fn publish(&self) {
         match self.metrics.render() {
             Ok(rendered) => self.body.publish(rendered),
             Err(err) => {
@@ -81,10 +90,13 @@ impl Refresher {
             .iter()
             .all(|t| t.succeeded_once.load(Ordering::SeqCst));
         self.ready.set(ready);
-        results.into_iter().all(|ok| ok)
     }
 
     async fn refresh(&self, target: &Target) -> bool {
+        // Closed only when the refresher is dropped, which ends the tasks first.
+        let Ok(_permit) = self.accounts_at_once.acquire().await else {
+            return false;
+        };
         let started = Instant::now();
         let result = collect_within(target.source.as_ref(), self.timeout).await;
         let took = started.elapsed();
@@ -129,25 +141,54 @@ impl Refresher {
         }
     }
 
-    /// Refreshes on schedule until `shutdown` turns true (or its sender is dropped).
-    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Refreshes every account on its schedule until `shutdown` turns true (or its sender is
+    /// dropped).
+    pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let refreshed = Arc::new(Notify::new());
+        let mut accounts = tokio::task::JoinSet::new();
+        for target in &this.targets {
+            let (this, target, refreshed, mut shutdown) = (
+                this.clone(),
+                target.clone(),
+                refreshed.clone(),
+                shutdown.clone(),
+            );
+            accounts.spawn(async move {
+                loop {
+                    let started = Instant::now();
+                    tokio::select! {
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                        _ = this.refresh(&target) => {}
+                    }
+                    refreshed.notify_one();
+                    let next = started + this.interval;
+                    if Instant::now() > next {
+                        tracing::warn!(
+                            account_id = %target.source.account_id().unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned()),
+                            interval = %humantime::format_duration(this.interval),
+                            "the refresh took longer than the interval; starting the next one now"
+                        );
+                    }
+                    tokio::select! {
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                        () = tokio::time::sleep_until(next) => {}
+                    }
+                }
+            });
+        }
+        let mut shutdown = shutdown;
         loop {
-            let started = Instant::now();
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = self.refresh_all() => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                () = refreshed.notified() => {}
             }
-            let next = started + self.interval;
-            if Instant::now() > next {
-                tracing::warn!(
-                    interval = %humantime::format_duration(self.interval),
-                    "the refresh took longer than the interval; starting the next one now"
-                );
-            }
+            this.publish();
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                () = tokio::time::sleep_until(next) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep(RENDER_GAP) => {}
             }
         }
+        accounts.shutdown().await;
     }
 }

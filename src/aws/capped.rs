@@ -1,5 +1,6 @@
-//! Bounded responses: whatever the endpoint sends, at most `aws.max_response_size` bytes of a
-//! response are read. A larger answer fails its request with an error saying so, instead of
+//! Bounded requests: at most `aws.max_requests_per_second` attempts per account (when set,
+//! through [`super::rate`]), and, whatever the endpoint sends, at most `aws.max_response_size`
+//! bytes of a response read. A larger answer fails its request with an error saying so, instead of
 //! growing the process until the kernel (or the pod's memory limit) ends it.
 //!
 //! It wraps the SDK's HTTP client: a declared `Content-Length` over the cap fails before the
@@ -13,18 +14,27 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use http_body_util::BodyExt;
 
-/// The SDK's HTTP client, reading at most `max` bytes of any response.
+use super::rate::TokenBucket;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+/// The SDK's HTTP client, reading at most `max` bytes of any response, and sending requests
+/// no faster than `rate` allows.
 #[derive(Debug)]
 pub(crate) struct Capped {
     inner: SharedHttpClient,
     max: usize,
+    rate: Option<Arc<TokenBucket>>,
 }
 
 impl Capped {
-    pub(crate) fn shared(inner: SharedHttpClient, max: usize) -> SharedHttpClient {
-        SharedHttpClient::new(Capped { inner, max })
+    pub(crate) fn shared(
+        inner: SharedHttpClient,
+        max: usize,
+        rate: Option<Arc<TokenBucket>>,
+    ) -> SharedHttpClient {
+        SharedHttpClient::new(Capped { inner, max, rate })
     }
 }
 
@@ -37,6 +47,7 @@ impl HttpClient for Capped {
         SharedHttpConnector::new(CappedConnector {
             inner: self.inner.http_connector(settings, components),
             max: self.max,
+            rate: self.rate.clone(),
         })
     }
 }
@@ -45,6 +56,7 @@ impl HttpClient for Capped {
 struct CappedConnector {
     inner: SharedHttpConnector,
     max: usize,
+    rate: Option<Arc<TokenBucket>>,
 }
 
 /// A response was larger than the cap.
@@ -65,7 +77,11 @@ impl HttpConnector for CappedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
         let max = self.max;
+        let rate = self.rate.clone();
         HttpConnectorFuture::new(async move {
+            if let Some(rate) = rate {
+                rate.acquire().await;
+            }
             let mut response = inner.call(request).await?;
             let declared = response
                 .headers()

@@ -9,6 +9,7 @@
 mod attempts;
 mod capped;
 mod error;
+mod rate;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub(crate) async fn sdk_config(
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https(),
         config.max_response_size,
+        None,
     );
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)
@@ -88,22 +90,33 @@ pub(crate) async fn sdk_config(
 
 /// The SDK configuration for one watched account: the base one, or the base one assuming the
 /// account's role (credentials are refreshed by the SDK before they expire).
-pub(crate) async fn account_sdk_config(base: &SdkConfig, account: &AccountConfig) -> SdkConfig {
-    let Some(role_arn) = &account.role_arn else {
-        return base.clone();
-    };
-    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-        .session_name(SESSION_NAME)
-        .configure(base);
-    if let Some(external_id) = &account.external_id {
-        builder = builder.external_id(external_id.clone());
+pub(crate) async fn account_sdk_config(
+    base: &SdkConfig,
+    account: &AccountConfig,
+    aws: &AwsConfig,
+) -> SdkConfig {
+    let mut config = base.to_builder();
+    // The account's own request budget: its requests go through a bucket of their own.
+    if let (Some(rate), Some(client)) = (aws.max_requests_per_second, base.http_client()) {
+        config = config.http_client(capped::Capped::shared(
+            client,
+            aws.max_response_size,
+            Some(Arc::new(rate::TokenBucket::new(rate))),
+        ));
     }
-    let provider = builder.build().await;
-    base.to_builder()
-        .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+    if let Some(role_arn) = &account.role_arn {
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+            .session_name(SESSION_NAME)
+            .configure(base);
+        if let Some(external_id) = &account.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        let provider = builder.build().await;
+        config = config.credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
             provider,
-        ))
-        .build()
+        ));
+    }
+    config.build()
 }
 
 /// Receives one call per AWS request with its operation and outcome; implemented by the

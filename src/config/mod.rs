@@ -158,6 +158,8 @@ pub struct AwsConfig {
     /// The largest response read, in bytes (the credential report of 5,000 users is some
     /// 1.5 MB; 100,000 users some 40 MB).
     pub max_response_size: usize,
+    /// Requests per second to one account, every attempt counted; `None`: no cap.
+    pub max_requests_per_second: Option<u32>,
 }
 
 /// What is collected.
@@ -167,6 +169,8 @@ pub struct CollectorConfig {
     pub source: SourceKind,
     /// API mode: users whose keys are listed at the same time.
     pub concurrency: usize,
+    /// Accounts collected at the same time, so that many accounts share one request budget.
+    pub max_concurrent_accounts: usize,
     /// API mode: whether to ask `GetAccessKeyLastUsed` for every key (one request per key).
     pub last_used: bool,
     /// Show only the last four characters of access key IDs in labels and output.

@@ -173,6 +173,13 @@ settings! {
         help: "The largest AWS response read; a larger one fails its request instead of exhausting memory.",
         expected: "a size like `32MiB` or `64MB`, from 1MiB to 1GiB",
     }
+    MAX_REQUESTS_PER_SECOND {
+        key: "aws.max_requests_per_second",
+        flag: None,
+        default: Some("0"),
+        help: "Requests per second to one account, retries included; 0: no cap. IAM's limits are per account and shared.",
+        expected: "a whole number from 0 (no cap) to 1000",
+    }
     SOURCE {
         key: "collector.source",
         flag: None,
@@ -186,6 +193,13 @@ settings! {
         default: Some("4"),
         help: "Users whose keys are asked for at once (API mode and report confirmations).",
         expected: "a whole number from 1 to 64",
+    }
+    MAX_CONCURRENT_ACCOUNTS {
+        key: "collector.max_concurrent_accounts",
+        flag: None,
+        default: Some("8"),
+        help: "Accounts collected at once; each account refreshes on its own schedule.",
+        expected: "a whole number from 1 to 256",
     }
     LAST_USED {
         key: "collector.last_used",

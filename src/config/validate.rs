@@ -183,6 +183,9 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         connect_timeout: v.field(&s::CONNECT_TIMEOUT, parse_duration),
         attempt_timeout: v.field(&s::ATTEMPT_TIMEOUT, parse_duration),
         max_response_size: v.field(&s::MAX_RESPONSE_SIZE, parse_size),
+        max_requests_per_second: v.field(&s::MAX_REQUESTS_PER_SECOND, |text| {
+            parse_in_range(text, 0, 1000).map(|n| (n > 0).then_some(n as u32))
+        }),
     };
 
     let collector = CollectorConfig {
@@ -195,6 +198,9 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         }),
         concurrency: v.field(&s::CONCURRENCY, |text| {
             parse_in_range(text, 1, 64).map(|n| n as usize)
+        }),
+        max_concurrent_accounts: v.field(&s::MAX_CONCURRENT_ACCOUNTS, |text| {
+            parse_in_range(text, 1, 256).map(|n| n as usize)
         }),
         last_used: v.field(&s::LAST_USED, parse_bool),
         mask_access_key_ids: v.field(&s::MASK_ACCESS_KEY_IDS, parse_bool),

@@ -3,7 +3,10 @@
 //! `<root_account>` row, latency, and injected faults (throttling, 5xx, malformed bodies,
 //! connection resets, slow answers). Test and benchmark support only; not part of the product.
 //!
-//! It serves whatever is in its [`State`], which tests edit while it runs.
+//! It serves whatever is in its [`State`], which tests edit while it runs. Member accounts
+//! ([`FakeIam::add_member`]), each with a state of its own, are reached as in AWS: `AssumeRole`
+//! into `arn:aws:iam::ACCOUNT:role/...` gives credentials, and requests signed with them are
+//! answered from that account's state.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -110,6 +113,10 @@ pub struct State {
     pub requests: BTreeMap<String, u64>,
     /// `MaxItems` values received with `ListUsers`, in order.
     pub list_users_max_items: Vec<Option<usize>>,
+    /// A member account whose role refuses `AssumeRole` (HTTP 403 `AccessDenied`).
+    pub assume_role_denied: bool,
+    /// When each request arrived, in order (for rate checks).
+    pub arrivals: Vec<std::time::Instant>,
 }
 
 impl Default for State {
@@ -125,6 +132,8 @@ impl Default for State {
             faults: Vec::new(),
             requests: BTreeMap::new(),
             list_users_max_items: Vec::new(),
+            assume_role_denied: false,
+            arrivals: Vec::new(),
         }
     }
 }
@@ -222,10 +231,14 @@ impl hyper::body::Body for Repeat {
     }
 }
 
+/// The member accounts, by ID.
+type Members = Arc<Mutex<BTreeMap<String, Arc<Mutex<State>>>>>;
+
 /// The running fake.
 pub struct FakeIam {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<State>>,
+    members: Members,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -235,8 +248,10 @@ impl FakeIam {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(state));
+        let members = Members::default();
         let (stop, mut stopped) = oneshot::channel();
         let shared = state.clone();
+        let shared_members = members.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -246,9 +261,10 @@ impl FakeIam {
                     },
                     _ = &mut stopped => return,
                 };
-                let state = shared.clone();
+                let (state, members) = (shared.clone(), shared_members.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| handle(state.clone(), request));
+                    let service =
+                        service_fn(move |request| handle(state.clone(), members.clone(), request));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -258,8 +274,25 @@ impl FakeIam {
         FakeIam {
             addr,
             state,
+            members,
             stop: Some(stop),
         }
+    }
+
+    /// Adds a member account with `state` (its `account_id` names it).
+    pub fn add_member(&self, state: State) {
+        let id = state.account_id.clone();
+        self.members
+            .lock()
+            .unwrap()
+            .insert(id, Arc::new(Mutex::new(state)));
+    }
+
+    /// Edits a member account's state.
+    pub fn with_member<R>(&self, account: &str, f: impl FnOnce(&mut State) -> R) -> R {
+        let member = self.members.lock().unwrap()[account].clone();
+        let mut state = member.lock().unwrap();
+        f(&mut state)
     }
 
     pub fn endpoint(&self) -> String {
@@ -315,10 +348,34 @@ impl std::fmt::Debug for Failure {
 
 impl std::error::Error for Failure {}
 
+/// The prefix of the access key IDs `AssumeRole` hands out; the member's account ID follows.
+const MEMBER_KEY_PREFIX: &str = "ASIAFAKE";
+
+/// The member account whose credentials signed `request`, from SigV4's `Credential=` field.
+fn signing_member(request: &Request<Incoming>) -> Option<String> {
+    let auth = request.headers().get("authorization")?.to_str().ok()?;
+    let key = auth.split("Credential=").nth(1)?.split('/').next()?;
+    key.strip_prefix(MEMBER_KEY_PREFIX).map(str::to_owned)
+}
+
 async fn handle(
-    state: Arc<Mutex<State>>,
+    base: Arc<Mutex<State>>,
+    members: Members,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Failure> {
+    let state = match signing_member(&request) {
+        Some(account) => match members.lock().unwrap().get(&account) {
+            Some(member) => member.clone(),
+            None => {
+                return Ok(error(
+                    StatusCode::FORBIDDEN,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                ))
+            }
+        },
+        None => base,
+    };
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Err(Failure::Reset),
@@ -330,6 +387,7 @@ async fn handle(
     let (latency, fault) = {
         let mut state = state.lock().unwrap();
         *state.requests.entry(action.clone()).or_default() += 1;
+        state.arrivals.push(std::time::Instant::now());
         let fault = state
             .faults
             .iter_mut()
@@ -394,8 +452,35 @@ async fn handle(
         }
         None => {}
     }
+    if action == "AssumeRole" {
+        return Ok(assume_role(&members, &params));
+    }
     let mut state = state.lock().unwrap();
     Ok(answer(&mut state, &action, &params))
+}
+
+/// `AssumeRole` into a member account: credentials that later requests are signed with.
+fn assume_role(members: &Members, params: &BTreeMap<String, String>) -> Response<Body> {
+    let role = params.get("RoleArn").cloned().unwrap_or_default();
+    let account = role.split(':').nth(4).unwrap_or_default().to_owned();
+    let denied = members
+        .lock()
+        .unwrap()
+        .get(&account)
+        .is_none_or(|member| member.lock().unwrap().assume_role_denied);
+    if denied {
+        return error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!("User is not authorized to perform: sts:AssumeRole on resource: {role}"),
+        );
+    }
+    ok_sts(
+        "AssumeRole",
+        &format!(
+            "<Credentials><AccessKeyId>{MEMBER_KEY_PREFIX}{account}</AccessKeyId><SecretAccessKey>fake-secret</SecretAccessKey><SessionToken>fake-token-{account}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:iam-key-exporter</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/audit/iam-key-exporter</Arn></AssumedRoleUser>"
+        ),
+    )
 }
 
 fn answer(state: &mut State, action: &str, params: &BTreeMap<String, String>) -> Response<Body> {

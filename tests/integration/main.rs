@@ -6,6 +6,7 @@ use iam_key_exporter_testkit::fake_iam;
 mod helpers;
 mod moto;
 
+mod accounts;
 mod against_moto;
 mod against_the_fake;
 mod alerting;
