@@ -1,36 +1,243 @@
-//! The set of watched accounts: one source per account, each with its own IAM clients (the base
-//! credentials, or a role assumed in the account), all sharing one base SDK configuration.
+//! The set of watched accounts: the ones listed in `[[accounts]]`, and, with
+//! `[organizations]`, every active account of the AWS Organization, re-discovered every
+//! `organizations.refresh_interval`. Each account gets one source with its own IAM clients:
+//! the base credentials for the management account (and for an `[[accounts]]` entry without a
+//! role), a role assumed in the account for the others.
 //!
-//! Today the set is fixed at start-up from `[[accounts]]`; this is where discovery and sharding
-//! will change it.
+//! A failed discovery keeps the last good list: a passing Organizations outage must not make
+//! every account's series vanish (and come back as new) with it.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_sdk_iam::config::SharedCredentialsProvider;
 
-use crate::aws::{self, Iam, LastFailure, RequestObserver};
-use crate::config::Config;
+use crate::aws::{self, AwsError, Iam, LastFailure, Organizations, RequestObserver};
+use crate::config::{AccountConfig, Config, OrganizationsConfig};
 use crate::source::{self, Account, Source};
 
-/// Builds one source per configured account.
-///
-/// `credentials` replaces the default credential chain (tests and embedders); the binary
-/// passes `None`.
+/// One watched account.
+#[derive(Clone)]
+pub(crate) struct Watched {
+    /// What tells it apart: its ID, or `static-N` for an `[[accounts]]` entry whose ID is not
+    /// known until STS is asked.
+    pub key: String,
+    pub source: Arc<dyn Source>,
+    /// For `iam_account_info`: the account's name and OU path, when known.
+    pub name: Option<String>,
+    pub ou_path: Option<String>,
+}
+
+/// What a discovery did.
+pub(crate) enum Discovered {
+    /// Found this many accounts to watch.
+    Found(usize),
+    /// Failed; the last good list is kept.
+    Failed(AwsError),
+}
+
+/// The watched accounts, and how to find them again.
+pub(crate) struct AccountSet {
+    base: SdkConfig,
+    config: Config,
+    observer: Arc<dyn RequestObserver>,
+    fixed: Vec<Watched>,
+    organizations: Option<(Organizations, OrganizationsConfig)>,
+    /// The last good discovery, by account ID.
+    discovered: BTreeMap<String, Watched>,
+}
+
+impl AccountSet {
+    /// Builds the sources of the configured accounts; `credentials` replaces the default
+    /// credential chain (tests and embedders; the binary passes `None`).
+    pub(crate) async fn new(
+        config: &Config,
+        observer: Arc<dyn RequestObserver>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        let base = aws::sdk_config(&config.aws, credentials).await;
+        let mut fixed = Vec::with_capacity(config.accounts.len());
+        for (index, account) in config.accounts.iter().enumerate() {
+            fixed.push(Watched {
+                key: account
+                    .account_id
+                    .clone()
+                    .unwrap_or_else(|| format!("static-{index}")),
+                source: build_source(&base, account, config, observer.clone()).await,
+                name: account.name.clone(),
+                ou_path: None,
+            });
+        }
+        let organizations = config
+            .organizations
+            .clone()
+            .map(|org| (Organizations::new(&base, observer.clone()), org));
+        AccountSet {
+            base,
+            config: config.clone(),
+            observer,
+            fixed,
+            organizations,
+            discovered: BTreeMap::new(),
+        }
+    }
+
+    /// How often to discover again; `None` without discovery.
+    pub(crate) fn discovery_interval(&self) -> Option<Duration> {
+        self.organizations
+            .as_ref()
+            .map(|(_, org)| org.refresh_interval)
+    }
+
+    /// Discovers again (with discovery on), and gives the accounts to watch now.
+    pub(crate) async fn refresh(&mut self) -> (Vec<Watched>, Option<Discovered>) {
+        let outcome = match &self.organizations {
+            None => None,
+            Some((organizations, org)) => Some(discover(organizations, org).await),
+        };
+        let discovered = match outcome {
+            None => None,
+            Some(Err(err)) => Some(Discovered::Failed(err)),
+            Some(Ok(found)) => {
+                let ids: HashSet<&str> = found
+                    .iter()
+                    .map(|(account, _)| account.id.as_str())
+                    .collect();
+                self.discovered.retain(|id, _| ids.contains(id.as_str()));
+                let management = found
+                    .iter()
+                    .find(|(_, management)| *management)
+                    .map(|(a, _)| a.id.clone());
+                for (account, _) in &found {
+                    if let Some(known) = self.discovered.get_mut(&account.id) {
+                        known.name = Some(account.name.clone());
+                        known.ou_path = Some(account.ou_path.clone());
+                        continue;
+                    }
+                    let is_management = management.as_deref() == Some(account.id.as_str());
+                    let config = self.member(&account.id, is_management);
+                    let source =
+                        build_source(&self.base, &config, &self.config, self.observer.clone())
+                            .await;
+                    self.discovered.insert(
+                        account.id.clone(),
+                        Watched {
+                            key: account.id.clone(),
+                            source,
+                            name: Some(account.name.clone()),
+                            ou_path: Some(account.ou_path.clone()),
+                        },
+                    );
+                }
+                Some(Discovered::Found(found.len()))
+            }
+        };
+        let fixed: HashSet<&str> = self.fixed.iter().map(|w| w.key.as_str()).collect();
+        let mut watched = self.fixed.clone();
+        watched.extend(
+            self.discovered
+                .values()
+                .filter(|w| !fixed.contains(w.key.as_str()))
+                .cloned(),
+        );
+        (watched, discovered)
+    }
+
+    /// How a member account is read: the management account with the base credentials, the
+    /// others through `organizations.role_name`.
+    fn member(&self, id: &str, management: bool) -> AccountConfig {
+        let (_, org) = self.organizations.as_ref().expect("discovery is on");
+        let partition = match self.base.region().map(|r| r.as_ref()) {
+            Some(region) if region.starts_with("cn-") => "aws-cn",
+            Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
+        };
+        AccountConfig {
+            role_arn: (!management)
+                .then(|| format!("arn:{partition}:iam::{id}:role/{}", org.role_name)),
+            external_id: org.external_id.clone(),
+            account_id: Some(id.to_owned()),
+            name: None,
+        }
+    }
+}
+
+/// One discovered account.
+struct Found {
+    id: String,
+    name: String,
+    ou_path: String,
+}
+
+/// Walks the organization from its roots: every active account under an included OU (or
+/// under any, when none is listed), not excluded; with whether it is the management account.
+async fn discover(
+    organizations: &Organizations,
+    org: &OrganizationsConfig,
+) -> Result<Vec<(Found, bool)>, AwsError> {
+    let management = organizations.management_account().await?;
+    let include: HashSet<&str> = org.include_ous.iter().map(String::as_str).collect();
+    let exclude: HashSet<&str> = org.exclude_accounts.iter().map(String::as_str).collect();
+    let mut found = Vec::new();
+    for (root, _) in organizations.roots().await? {
+        let included = include.is_empty() || include.contains(root.as_str());
+        let mut pending = vec![(root, String::new(), included)];
+        while let Some((parent, path, included)) = pending.pop() {
+            for account in organizations.accounts(&parent).await? {
+                if included && account.active && !exclude.contains(account.id.as_str()) {
+                    let is_management = account.id == management;
+                    found.push((
+                        Found {
+                            id: account.id,
+                            name: account.name,
+                            ou_path: if path.is_empty() {
+                                "/".to_owned()
+                            } else {
+                                path.clone()
+                            },
+                        },
+                        is_management,
+                    ));
+                }
+            }
+            for (unit, name) in organizations.units(&parent).await? {
+                let inside = included || include.contains(unit.as_str());
+                pending.push((unit, format!("{path}/{name}"), inside));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(found)
+}
+
+/// One account's source: its SDK configuration (role, rate cap), clients and collector.
+async fn build_source(
+    base: &SdkConfig,
+    account: &AccountConfig,
+    config: &Config,
+    observer: Arc<dyn RequestObserver>,
+) -> Arc<dyn Source> {
+    let sdk = aws::account_sdk_config(base, account, &config.aws).await;
+    let last_failure = LastFailure::default();
+    let iam = Iam::new(&sdk, observer, last_failure.clone());
+    source::build(
+        Account::new(iam, account.account_id.clone(), last_failure),
+        &config.collector,
+    )
+}
+
+/// The sources of the configured accounts, for `check` (no discovery: it audits what is
+/// listed, or the organization's accounts as found once).
 pub(crate) async fn watched(
     config: &Config,
     observer: Arc<dyn RequestObserver>,
     credentials: Option<SharedCredentialsProvider>,
-) -> Vec<Arc<dyn Source>> {
-    let base = aws::sdk_config(&config.aws, credentials).await;
-    let mut sources = Vec::with_capacity(config.accounts.len());
-    for account in &config.accounts {
-        let sdk = aws::account_sdk_config(&base, account, &config.aws).await;
-        let last_failure = LastFailure::default();
-        let iam = Iam::new(&sdk, observer.clone(), last_failure.clone());
-        sources.push(source::build(
-            Account::new(iam, account.account_id.clone(), last_failure),
-            &config.collector,
-        ));
+) -> Result<Vec<Arc<dyn Source>>, AwsError> {
+    let mut set = AccountSet::new(config, observer, credentials).await;
+    match set.refresh().await {
+        (_, Some(Discovered::Failed(err))) => Err(err),
+        (watched, _) => Ok(watched.into_iter().map(|w| w.source).collect()),
     }
-    sources
 }

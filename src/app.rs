@@ -55,6 +55,9 @@ pub enum Error {
     /// `check` could not collect an account.
     #[error(transparent)]
     Check(#[from] CheckError),
+    /// `check` could not discover the organization's accounts.
+    #[error("cannot discover the organization's accounts")]
+    Discovery(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// `check` could not write its report.
     #[error("cannot write the report to standard output")]
     Output(#[source] std::io::Error),
@@ -117,11 +120,15 @@ impl Application {
             KeyIdDisplay::Full
         };
         let metrics = Arc::new(Metrics::new(config.refresh.interval, key_ids)?);
-        let sources = accounts::watched(&config, metrics.request_observer(), credentials).await;
+        if config.organizations.is_some() {
+            metrics.enable_discovery()?;
+        }
+        let accounts =
+            accounts::AccountSet::new(&config, metrics.request_observer(), credentials).await;
         let body = Arc::new(Published::new(metrics.render()?));
         let ready = Readiness::default();
         let refresher = Refresher::new(
-            sources,
+            accounts,
             metrics,
             body.clone(),
             ready.clone(),
@@ -182,6 +189,8 @@ impl Application {
 
 /// `check`: collects every watched account once, with no metrics and no server.
 pub async fn audit(config: &Config) -> Result<Findings, Error> {
-    let sources = accounts::watched(config, Arc::new(Uncounted), None).await;
+    let sources = accounts::watched(config, Arc::new(Uncounted), None)
+        .await
+        .map_err(|err| Error::Discovery(Box::new(err)))?;
     Ok(check::run(&sources, config.refresh.timeout).await?)
 }

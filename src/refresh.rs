@@ -15,6 +15,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
+use std::collections::BTreeMap;
+
+use crate::accounts::{AccountSet, Discovered, Watched};
 use crate::error::error_chain;
 use crate::exposition::{Metrics, Published};
 use crate::health::Readiness;
@@ -30,9 +33,12 @@ struct Target {
 /// all the time, and each render costs as much as the whole body.
 const RENDER_GAP: Duration = Duration::from_secs(1);
 
-/// Refreshes every account on its schedule.
+/// Refreshes every watched account on its schedule, and keeps the set of watched accounts
+/// current.
 pub(crate) struct Refresher {
-    targets: Vec<Arc<Target>>,
+    accounts: tokio::sync::Mutex<AccountSet>,
+    /// The accounts watched now, by key.
+    targets: std::sync::Mutex<BTreeMap<String, Arc<Target>>>,
     /// Accounts collected at once.
     accounts_at_once: Semaphore,
     metrics: Arc<Metrics>,
@@ -43,10 +49,10 @@ pub(crate) struct Refresher {
 }
 
 impl Refresher {
-    /// A refresher over `sources` publishing into `metrics` and `body`, and setting `ready`
-    /// once every account has succeeded.
+    /// A refresher over `accounts` publishing into `metrics` and `body`, and setting `ready`
+    /// once every watched account has succeeded.
     pub(crate) fn new(
-        sources: Vec<Arc<dyn Source>>,
+        accounts: AccountSet,
         metrics: Arc<Metrics>,
         body: Arc<Published>,
         ready: Readiness,
@@ -54,20 +60,9 @@ impl Refresher {
         timeout: Duration,
         max_concurrent_accounts: usize,
     ) -> Self {
-        let targets = sources
-            .into_iter()
-            .map(|source| {
-                if let Some(id) = source.account_id() {
-                    metrics.init_account(&id);
-                }
-                Arc::new(Target {
-                    source,
-                    succeeded_once: AtomicBool::new(false),
-                })
-            })
-            .collect();
         Refresher {
-            targets,
+            accounts: tokio::sync::Mutex::new(accounts),
+            targets: Default::default(),
             accounts_at_once: Semaphore::new(max_concurrent_accounts),
             metrics,
             body,
@@ -87,7 +82,9 @@ impl Refresher {
         }
         let ready = self
             .targets
-            .iter()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
             .all(|t| t.succeeded_once.load(Ordering::SeqCst));
         self.ready.set(ready);
     }
@@ -142,53 +139,132 @@ impl Refresher {
     }
 
     /// Refreshes every account on its schedule until `shutdown` turns true (or its sender is
-    /// dropped).
+    /// dropped), discovering the watched accounts again every `organizations.refresh_interval`.
     pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let refreshed = Arc::new(Notify::new());
-        let mut accounts = tokio::task::JoinSet::new();
-        for target in &this.targets {
-            let (this, target, refreshed, mut shutdown) = (
-                this.clone(),
-                target.clone(),
-                refreshed.clone(),
-                shutdown.clone(),
-            );
-            accounts.spawn(async move {
-                loop {
-                    let started = Instant::now();
-                    tokio::select! {
-                        _ = shutdown.wait_for(|stop| *stop) => return,
-                        _ = this.refresh(&target) => {}
-                    }
-                    refreshed.notify_one();
-                    let next = started + this.interval;
-                    if Instant::now() > next {
-                        tracing::warn!(
-                            account_id = %target.source.account_id().unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned()),
-                            interval = %humantime::format_duration(this.interval),
-                            "the refresh took longer than the interval; starting the next one now"
-                        );
-                    }
-                    tokio::select! {
-                        _ = shutdown.wait_for(|stop| *stop) => return,
-                        () = tokio::time::sleep_until(next) => {}
-                    }
-                }
-            });
-        }
-        let mut shutdown = shutdown;
+        let renderer = tokio::spawn(render(this.clone(), refreshed.clone(), shutdown.clone()));
+        let mut running: BTreeMap<String, tokio::task::AbortHandle> = BTreeMap::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut shutdown_rx = shutdown.clone();
         loop {
-            tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => break,
-                () = refreshed.notified() => {}
+            let (watched, discovered) = this.accounts.lock().await.refresh().await;
+            match discovered {
+                Some(Discovered::Found(count)) => this.metrics.discovery_succeeded(count),
+                Some(Discovered::Failed(err)) => {
+                    tracing::error!(
+                        kind = err.kind.as_str(),
+                        error = %error_chain(&err),
+                        "discovery of the organization's accounts failed; watching the last good list"
+                    );
+                    this.metrics.discovery_failed(err.kind);
+                }
+                None => {}
             }
-            this.publish();
+            let keys: BTreeMap<String, Watched> =
+                watched.into_iter().map(|w| (w.key.clone(), w)).collect();
+            // Gone: closed, suspended, removed or excluded. Everything about it goes.
+            let gone: Vec<String> = running
+                .keys()
+                .filter(|key| !keys.contains_key(*key))
+                .cloned()
+                .collect();
+            for key in gone {
+                if let Some(task) = running.remove(&key) {
+                    task.abort();
+                }
+                let target = this
+                    .targets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                let id = target.and_then(|t| t.source.account_id()).unwrap_or(key);
+                tracing::info!(account_id = %id, "account no longer watched");
+                this.metrics.forget_account(&id);
+                refreshed.notify_one();
+            }
+            for (key, watched) in keys {
+                if let Some(id) = watched.source.account_id() {
+                    this.metrics.init_account(&id);
+                    this.metrics.account_info(
+                        &id,
+                        watched.name.as_deref().unwrap_or(""),
+                        watched.ou_path.as_deref().unwrap_or(""),
+                    );
+                }
+                if running.contains_key(&key) {
+                    continue;
+                }
+                let target = Arc::new(Target {
+                    source: watched.source,
+                    succeeded_once: AtomicBool::new(false),
+                });
+                this.targets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone(), target.clone());
+                let handle = tasks.spawn(account_loop(
+                    this.clone(),
+                    target,
+                    refreshed.clone(),
+                    shutdown.clone(),
+                ));
+                running.insert(key, handle);
+            }
+            let Some(every) = this.accounts.lock().await.discovery_interval() else {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                break;
+            };
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => break,
-                () = tokio::time::sleep(RENDER_GAP) => {}
+                _ = shutdown_rx.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep(every) => {}
             }
         }
-        accounts.shutdown().await;
+        tasks.shutdown().await;
+        let _ = renderer.await;
+    }
+}
+
+/// One account's schedule: refresh, then wait until `refresh.interval` after its start.
+async fn account_loop(
+    this: Arc<Refresher>,
+    target: Arc<Target>,
+    refreshed: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let started = Instant::now();
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = this.refresh(&target) => {}
+        }
+        refreshed.notify_one();
+        let next = started + this.interval;
+        if Instant::now() > next {
+            tracing::warn!(
+                account_id = %target.source.account_id().unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned()),
+                interval = %humantime::format_duration(this.interval),
+                "the refresh took longer than the interval; starting the next one now"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+    }
+}
+
+/// Renders the body after refreshes, at most once every [`RENDER_GAP`].
+async fn render(this: Arc<Refresher>, refreshed: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = refreshed.notified() => {}
+        }
+        this.publish();
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(RENDER_GAP) => {}
+        }
     }
 }

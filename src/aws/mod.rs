@@ -9,6 +9,7 @@
 mod attempts;
 mod capped;
 mod error;
+mod organizations;
 mod rate;
 
 use std::error::Error as StdError;
@@ -25,6 +26,7 @@ use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 pub(crate) use error::{AwsError, ErrorKind};
+pub(crate) use organizations::Organizations;
 
 use crate::config::{AccountConfig, AwsConfig};
 use crate::snapshot::{AccessKey, KeyStatus};
@@ -138,6 +140,28 @@ impl RequestObserver for Uncounted {
     fn attempt(&self, _operation: &str, _outcome: &'static str) {}
 }
 
+/// Counts a request by operation and outcome, and classifies its error.
+fn record<T, E>(
+    observer: &dyn RequestObserver,
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => {
+            observer.observe(operation, "success");
+            Ok(output)
+        }
+        Err(err) => {
+            let err = AwsError::from_sdk(operation, err);
+            observer.observe(operation, err.kind.as_str());
+            Err(err)
+        }
+    }
+}
+
 /// One page of `ListUsers`.
 #[derive(Debug)]
 pub(crate) struct UsersPage {
@@ -208,17 +232,7 @@ impl Iam {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        match result {
-            Ok(output) => {
-                self.observer.observe(operation, "success");
-                Ok(output)
-            }
-            Err(err) => {
-                let err = AwsError::from_sdk(operation, err);
-                self.observer.observe(operation, err.kind.as_str());
-                Err(err)
-            }
-        }
+        record(self.observer.as_ref(), operation, result)
     }
 
     /// The account the credentials belong to (`sts:GetCallerIdentity`).

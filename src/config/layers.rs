@@ -171,7 +171,18 @@ impl Layered {
                     ));
                     continue;
                 }
-                match scalar(value) {
+                let is_list = settings::LISTS.iter().any(|s| s.key == key);
+                let value = match value {
+                    Value::Array(_, items) if is_list => items
+                        .iter()
+                        .map(scalar)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|items| {
+                            Some(items.into_iter().flatten().collect::<Vec<_>>().join(","))
+                        }),
+                    other => scalar(other),
+                };
+                match value {
                     Ok(Some(text)) => {
                         raw.values.insert(key, text);
                     }

@@ -97,9 +97,26 @@ pub struct Config {
     pub aws: AwsConfig,
     /// What is collected and how.
     pub collector: CollectorConfig,
-    /// The accounts to watch; never empty (the default is the account of the default
-    /// credentials).
+    /// The accounts listed in the configuration; without `[[accounts]]` and without
+    /// organizations discovery, the account of the default credentials.
     pub accounts: Vec<AccountConfig>,
+    /// Discovery of the accounts of an AWS Organization, when enabled.
+    pub organizations: Option<OrganizationsConfig>,
+}
+
+/// How the accounts of an AWS Organization are found and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationsConfig {
+    /// The role assumed in each member account (name, with its path if any).
+    pub role_name: String,
+    /// The external ID the member roles demand.
+    pub external_id: Option<String>,
+    /// Only the accounts under these OUs or roots; empty: every account.
+    pub include_ous: Vec<String>,
+    /// Accounts never watched.
+    pub exclude_accounts: Vec<String>,
+    /// Time between two discoveries.
+    pub refresh_interval: Duration,
 }
 
 /// The HTTP server's settings.
@@ -195,6 +212,8 @@ pub struct AccountConfig {
     /// The account ID, when known in advance (taken from `role_arn` if not given); otherwise
     /// asked of STS on the first refresh.
     pub account_id: Option<String>,
+    /// A name for people (`iam_account_info{account_name}`).
+    pub name: Option<String>,
 }
 
 /// Why the configuration was refused.

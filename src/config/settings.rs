@@ -236,7 +236,53 @@ settings! {
         help: "Credential-report mode: confirm the users the report flags with ListAccessKeys.",
         expected: BOOLEAN,
     }
+    ORGANIZATIONS_ENABLED {
+        key: "organizations.enabled",
+        flag: None,
+        default: Some("false"),
+        help: "Watch every active account of the AWS Organization the credentials can list.",
+        expected: BOOLEAN,
+    }
+    ORGANIZATIONS_ROLE_NAME {
+        key: "organizations.role_name",
+        flag: None,
+        default: Some("iam-key-exporter-audit"),
+        help: "The role assumed in each member account: arn:aws:iam::ACCOUNT:role/ROLE_NAME.",
+        expected: "an IAM role name (letters, digits and `+=,.@_-`, at most 64), optionally with a path like `audit/iam-key-exporter`",
+    }
+    ORGANIZATIONS_EXTERNAL_ID {
+        key: "organizations.external_id",
+        flag: None,
+        default: None,
+        help: "The external ID the member roles' trust policy demands, if any.",
+        expected: "an external ID",
+    }
+    ORGANIZATIONS_INCLUDE_OUS {
+        key: "organizations.include_ous",
+        flag: None,
+        default: None,
+        help: "Only the accounts under these OUs (or roots), nested OUs included; unset: every account.",
+        expected: "a list of OU or root IDs like `ou-ab12-cdef3456` or `r-ab12`",
+    }
+    ORGANIZATIONS_EXCLUDE_ACCOUNTS {
+        key: "organizations.exclude_accounts",
+        flag: None,
+        default: None,
+        help: "Accounts never watched, the management account included if listed.",
+        expected: "a list of 12-digit account IDs",
+    }
+    ORGANIZATIONS_REFRESH_INTERVAL {
+        key: "organizations.refresh_interval",
+        flag: None,
+        default: Some("1h"),
+        help: "Time between two discoveries of the organization's accounts.",
+        expected: DURATION,
+    }
 }
+
+/// Settings that take a list: a TOML or YAML list, or the items separated by commas.
+pub(crate) const LISTS: &[&Setting] =
+    &[&ORGANIZATIONS_INCLUDE_OUS, &ORGANIZATIONS_EXCLUDE_ACCOUNTS];
 
 /// The keys of one `[[accounts]]` entry, with their help texts.
 pub(crate) const ACCOUNT_KEYS: &[(&str, &str)] = &[
@@ -251,6 +297,10 @@ pub(crate) const ACCOUNT_KEYS: &[(&str, &str)] = &[
     (
         "account_id",
         "The account's 12-digit ID; taken from role_arn when not given.",
+    ),
+    (
+        "name",
+        "A name for the account, shown as `account_name` in `iam_account_info`.",
     ),
 ];
 

@@ -9,7 +9,7 @@ use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
 use super::{
     AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, LogConfig, LogFormat, LogLevel,
-    RefreshConfig, SourceKind, WebConfig,
+    OrganizationsConfig, RefreshConfig, SourceKind, WebConfig,
 };
 use crate::arn;
 
@@ -44,6 +44,25 @@ impl Validator<'_> {
                 }
             },
         }
+    }
+
+    /// A list setting: its comma-separated items, each checked with `valid`; empty when unset.
+    fn list(&mut self, setting: &Setting, valid: impl Fn(&str) -> bool) -> Vec<String> {
+        let Some(given) = self.raw.get(setting.key) else {
+            return Vec::new();
+        };
+        let items: Vec<String> = given
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for item in &items {
+            if !valid(item) {
+                self.fail(setting.key, item, setting.expected);
+            }
+        }
+        items
     }
 
     /// A setting without a default: `None` when unset or blank.
@@ -209,7 +228,8 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         confirm_report_offenders: v.field(&s::CONFIRM_REPORT_OFFENDERS, parse_bool),
     };
 
-    let accounts = accounts(&mut v);
+    let organizations = organizations(&mut v);
+    let accounts = accounts(&mut v, organizations.is_some());
 
     if v.errors.is_empty() {
         Ok(Config {
@@ -219,13 +239,51 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
             aws,
             collector,
             accounts,
+            organizations,
         })
     } else {
         Err(v.errors)
     }
 }
 
-fn accounts(v: &mut Validator<'_>) -> Vec<AccountConfig> {
+fn organizations(v: &mut Validator<'_>) -> Option<OrganizationsConfig> {
+    let enabled = v.field(&s::ORGANIZATIONS_ENABLED, parse_bool);
+    let role_name = v.field(&s::ORGANIZATIONS_ROLE_NAME, |text| {
+        let name = text.rsplit('/').next()?;
+        let valid = !name.is_empty()
+            && text.len() <= 512
+            && name.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+        valid.then(|| text.trim_matches('/').to_owned())
+    });
+    let external_id = v.optional(&s::ORGANIZATIONS_EXTERNAL_ID);
+    let include_ous = v.list(&s::ORGANIZATIONS_INCLUDE_OUS, |item| {
+        let shaped = |prefix: &str| {
+            item.strip_prefix(prefix).is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+        };
+        shaped("ou-") || shaped("r-")
+    });
+    let exclude_accounts = v.list(&s::ORGANIZATIONS_EXCLUDE_ACCOUNTS, |item| {
+        arn::parse_account_id(item).is_some()
+    });
+    let refresh_interval = v.field(&s::ORGANIZATIONS_REFRESH_INTERVAL, parse_duration);
+    enabled.then_some(OrganizationsConfig {
+        role_name,
+        external_id,
+        include_ous,
+        exclude_accounts,
+        refresh_interval,
+    })
+}
+
+fn accounts(v: &mut Validator<'_>, discovered: bool) -> Vec<AccountConfig> {
     let text = |account: &std::collections::BTreeMap<String, String>, key: &str| {
         account
             .get(key)
@@ -261,13 +319,16 @@ fn accounts(v: &mut Validator<'_>) -> Vec<AccountConfig> {
             role_arn,
             external_id: text(account, "external_id"),
             account_id,
+            name: text(account, "name"),
         });
     }
-    if accounts.is_empty() {
+    // With discovery, the management account comes from the organization itself.
+    if accounts.is_empty() && !discovered {
         accounts.push(AccountConfig {
             role_arn: None,
             external_id: None,
             account_id: None,
+            name: None,
         });
     }
     let mut seen = HashSet::new();

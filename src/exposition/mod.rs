@@ -174,6 +174,12 @@ pub(crate) struct Metrics {
     refresh_errors: IntCounterVec,
     aws_requests: IntCounterVec,
     aws_attempts: IntCounterVec,
+    discovery_success: IntGauge,
+    discovery_accounts: IntGauge,
+    discovery_errors: IntCounterVec,
+    account_info: GaugeVec,
+    /// The labels each account's info series has now, to remove it when they change.
+    info_labels: std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>,
     snapshots: SnapshotFamilies,
 }
 
@@ -248,6 +254,28 @@ impl Metrics {
             ),
             &["operation", "outcome"],
         )?;
+        let discovery_success = IntGauge::new(
+            "iam_exporter_discovery_success",
+            "Whether the last discovery of the AWS Organization's accounts succeeded (1) or failed (0); after a failure the last good list of accounts is kept.",
+        )?;
+        let discovery_accounts = IntGauge::new(
+            "iam_exporter_discovery_accounts",
+            "Accounts the last successful discovery found to watch (active, included, not excluded).",
+        )?;
+        let discovery_errors = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_discovery_errors_total",
+                "Failed discoveries of the AWS Organization's accounts, by kind of failure.",
+            ),
+            &["kind"],
+        )?;
+        let account_info = GaugeVec::new(
+            Opts::new(
+                "iam_account_info",
+                "Always 1, for every watched account: its name (from AWS Organizations, or `name` in [[accounts]]) and organizational unit path, to join on account_id.",
+            ),
+            &["account_id", "account_name", "ou_path"],
+        )?;
         let snapshots = SnapshotFamilies::new(&every, key_ids);
 
         registry.register(Box::new(build_info))?;
@@ -258,6 +286,7 @@ impl Metrics {
         registry.register(Box::new(refresh_errors.clone()))?;
         registry.register(Box::new(aws_requests.clone()))?;
         registry.register(Box::new(aws_attempts.clone()))?;
+        registry.register(Box::new(account_info.clone()))?;
 
         Ok(Metrics {
             registry,
@@ -267,6 +296,11 @@ impl Metrics {
             refresh_errors,
             aws_requests,
             aws_attempts,
+            discovery_success,
+            discovery_accounts,
+            discovery_errors,
+            account_info,
+            info_labels: Default::default(),
             snapshots,
         })
     }
@@ -282,6 +316,71 @@ impl Metrics {
 
     /// Records a successful refresh and publishes its snapshot, replacing the account's last
     /// one whole: what is no longer in IAM is no longer served.
+    /// Starts exporting the discovery's own metrics (only when discovery is on).
+    pub(crate) fn enable_discovery(&self) -> Result<(), prometheus::Error> {
+        for kind in ErrorKind::REFRESH_KINDS {
+            self.discovery_errors.with_label_values(&[kind.as_str()]);
+        }
+        self.registry
+            .register(Box::new(self.discovery_success.clone()))?;
+        self.registry
+            .register(Box::new(self.discovery_accounts.clone()))?;
+        self.registry
+            .register(Box::new(self.discovery_errors.clone()))
+    }
+
+    /// A discovery found `accounts` accounts to watch.
+    pub(crate) fn discovery_succeeded(&self, accounts: usize) {
+        self.discovery_success.set(1);
+        self.discovery_accounts.set(accounts as i64);
+    }
+
+    /// A discovery failed; the last good list is kept.
+    pub(crate) fn discovery_failed(&self, kind: ErrorKind) {
+        self.discovery_success.set(0);
+        self.discovery_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
+    }
+
+    /// Names the account for people: `iam_account_info`.
+    pub(crate) fn account_info(&self, account_id: &str, name: &str, ou_path: &str) {
+        let mut labels = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
+        let new = (name.to_owned(), ou_path.to_owned());
+        if let Some(old) = labels.insert(account_id.to_owned(), new) {
+            let _ = self
+                .account_info
+                .remove_label_values(&[account_id, &old.0, &old.1]);
+        }
+        self.account_info
+            .with_label_values(&[account_id, name, ou_path])
+            .set(1.0);
+    }
+
+    /// Stops exporting anything about an account that is no longer watched (closed, removed
+    /// from the organization, excluded): its data and its health series disappear.
+    pub(crate) fn forget_account(&self, account_id: &str) {
+        self.snapshots.forget(account_id);
+        let _ = self.refresh_success.remove_label_values(&[account_id]);
+        let _ = self.last_refresh_success.remove_label_values(&[account_id]);
+        let _ = self.refresh_duration.remove_label_values(&[account_id]);
+        for kind in ErrorKind::REFRESH_KINDS {
+            let _ = self
+                .refresh_errors
+                .remove_label_values(&[account_id, kind.as_str()]);
+        }
+        let old = self
+            .info_labels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account_id);
+        if let Some((name, path)) = old {
+            let _ = self
+                .account_info
+                .remove_label_values(&[account_id, &name, &path]);
+        }
+    }
+
     pub(crate) fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
         let account = snapshot.account_id.as_str();
         self.init_account(account);

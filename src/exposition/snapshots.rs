@@ -217,6 +217,12 @@ impl SnapshotFamilies {
         latest.insert(snapshot.account_id.clone(), snapshot);
     }
 
+    /// Stops serving an account.
+    pub(crate) fn forget(&self, account_id: &str) {
+        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        latest.remove(account_id);
+    }
+
     pub(crate) fn size_hint(&self) -> usize {
         self.last_size.load(Ordering::Relaxed) + 4096
     }

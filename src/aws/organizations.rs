@@ -1,0 +1,140 @@
+//! The AWS Organizations calls discovery makes, counted and classified like the IAM ones: the
+//! management account, the roots, the OUs under a parent and the accounts under a parent.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_sdk_organizations::types::{AccountState, AccountStatus};
+
+use super::{record, AwsError, RequestObserver};
+
+/// One account of the organization, where it sits and whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE` (by `State`, or by the older `Status` where `State` is missing).
+    pub active: bool,
+}
+
+/// An organization's structure, read through the management (or delegated administrator)
+/// account's credentials.
+#[derive(Clone)]
+pub(crate) struct Organizations {
+    client: aws_sdk_organizations::Client,
+    observer: Arc<dyn RequestObserver>,
+}
+
+impl Organizations {
+    pub(crate) fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+        Organizations {
+            client: aws_sdk_organizations::Client::new(config),
+            observer,
+        }
+    }
+
+    /// The management account's ID.
+    pub(crate) async fn management_account(&self) -> Result<String, AwsError> {
+        const OP: &str = "DescribeOrganization";
+        let output = record(
+            self.observer.as_ref(),
+            OP,
+            self.client.describe_organization().send().await,
+        )?;
+        output
+            .organization()
+            .and_then(|org| org.master_account_id())
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::malformed(OP, "the organization has no management account"))
+    }
+
+    /// The roots: `(id, name)`.
+    pub(crate) async fn roots(&self) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "ListRoots";
+        let mut roots = Vec::new();
+        let mut token = None;
+        loop {
+            let output = record(
+                self.observer.as_ref(),
+                OP,
+                self.client.list_roots().set_next_token(token).send().await,
+            )?;
+            for root in output.roots() {
+                let id = root
+                    .id()
+                    .ok_or_else(|| AwsError::malformed(OP, "a root has no ID"))?;
+                roots.push((id.to_owned(), root.name().unwrap_or(id).to_owned()));
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(roots),
+            }
+        }
+    }
+
+    /// The OUs directly under `parent`: `(id, name)`.
+    pub(crate) async fn units(&self, parent: &str) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "ListOrganizationalUnitsForParent";
+        let mut units = Vec::new();
+        let mut token = None;
+        loop {
+            let output = record(
+                self.observer.as_ref(),
+                OP,
+                self.client
+                    .list_organizational_units_for_parent()
+                    .parent_id(parent)
+                    .set_next_token(token)
+                    .send()
+                    .await,
+            )?;
+            for unit in output.organizational_units() {
+                let id = unit
+                    .id()
+                    .ok_or_else(|| AwsError::malformed(OP, "an OU has no ID"))?;
+                units.push((id.to_owned(), unit.name().unwrap_or(id).to_owned()));
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(units),
+            }
+        }
+    }
+
+    /// The accounts directly under `parent`.
+    pub(crate) async fn accounts(&self, parent: &str) -> Result<Vec<OrgAccount>, AwsError> {
+        const OP: &str = "ListAccountsForParent";
+        let mut accounts = Vec::new();
+        let mut token = None;
+        loop {
+            let output = record(
+                self.observer.as_ref(),
+                OP,
+                self.client
+                    .list_accounts_for_parent()
+                    .parent_id(parent)
+                    .set_next_token(token)
+                    .send()
+                    .await,
+            )?;
+            for account in output.accounts() {
+                let id = account
+                    .id()
+                    .ok_or_else(|| AwsError::malformed(OP, "an account has no ID"))?;
+                let active = match account.state() {
+                    Some(state) => *state == AccountState::Active,
+                    None => account.status() == Some(&AccountStatus::Active),
+                };
+                accounts.push(OrgAccount {
+                    id: id.to_owned(),
+                    name: account.name().unwrap_or(id).to_owned(),
+                    active,
+                });
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(accounts),
+            }
+        }
+    }
+}
