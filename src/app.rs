@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::accounts;
 use crate::aws::Uncounted;
 use crate::check::{self, CheckError, Findings};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, KeyError};
 use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
@@ -91,6 +91,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     config: Config,
+    security: Option<server::WebSecurity>,
     body: Arc<Published>,
     ready: Readiness,
     refresher: Refresher,
@@ -107,6 +108,11 @@ impl Application {
         config: Config,
         credentials: Option<SharedCredentialsProvider>,
     ) -> Result<Self, Error> {
+        // Read before binding: a bad web config file is a configuration error, exit code 2.
+        let security = match &config.web.config_file {
+            Some(path) => Some(server::WebSecurity::load(path).map_err(web_config_error)?),
+            None => None,
+        };
         let address = config.web.listen_address;
         let listener = server::bind(address)
             .await
@@ -140,6 +146,7 @@ impl Application {
             listener,
             local_addr,
             config,
+            security,
             body,
             ready,
             refresher,
@@ -158,6 +165,7 @@ impl Application {
             listener,
             local_addr,
             config,
+            security,
             body,
             ready,
             refresher,
@@ -168,6 +176,8 @@ impl Application {
             source = config.collector.source.as_str(),
             accounts = config.accounts.len(),
             refresh_interval = %humantime::format_duration(config.refresh.interval),
+            tls = security.as_ref().is_some_and(server::WebSecurity::tls_enabled),
+            basic_auth = security.as_ref().is_some_and(server::WebSecurity::auth_enabled),
             version = env!("CARGO_PKG_VERSION"),
             "iam-key-exporter listening"
         );
@@ -181,10 +191,24 @@ impl Application {
             let _ = stop_tx.send(true);
         };
         let state = server::State { body, ready };
-        server::serve(listener, state, config.web, stopping).await;
+        server::serve(listener, state, config.web, security, stopping).await;
         let _ = refresh.await;
         tracing::info!("stopped");
     }
+}
+
+/// The web config file's problems, listed as configuration errors of `web.config_file`.
+fn web_config_error(err: server::WebConfigError) -> Error {
+    Error::Config(ConfigError::Invalid(
+        err.lines()
+            .into_iter()
+            .map(|message| KeyError {
+                key: "web.config_file".to_owned(),
+                origin: None,
+                message,
+            })
+            .collect(),
+    ))
 }
 
 /// `check`: collects every watched account once, with no metrics and no server.

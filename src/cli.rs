@@ -91,6 +91,7 @@ fn value_name(setting: &settings::Setting) -> &'static str {
     match setting.key.rsplit('.').next() {
         Some("listen_address") => "ADDRESS",
         Some("telemetry_path") => "PATH",
+        Some("config_file") => "FILE",
         Some("interval") => "DURATION",
         Some("level") => "LEVEL",
         Some("format") => "FORMAT",

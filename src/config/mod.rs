@@ -137,6 +137,10 @@ pub struct WebConfig {
     pub write_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// The exporter-toolkit web configuration file (TLS, basic authentication); `None`: plain
+    /// HTTP without authentication. Checked here to exist; read by the server, which re-reads
+    /// it when it changes.
+    pub config_file: Option<PathBuf>,
 }
 
 /// The background refresh's settings.

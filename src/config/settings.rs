@@ -68,6 +68,13 @@ settings! {
         help: "Path under which to expose metrics.",
         expected: "a path like `/metrics`: ASCII, starting with `/`, without spaces, `?`, `#` or `%`, and not `/`, `/-/healthy` or `/-/ready`",
     }
+    WEB_CONFIG_FILE {
+        key: "web.config_file",
+        flag: Some(("web.config.file", FlagScope::Daemon)),
+        default: None,
+        help: "Web configuration file that turns on TLS and basic authentication; unset: plain HTTP, no authentication.",
+        expected: "the path of a readable web configuration file (YAML, exporter-toolkit format)",
+    }
     HEADER_READ_TIMEOUT {
         key: "web.header_read_timeout",
         flag: None,

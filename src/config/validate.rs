@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::layers::{Layered, Raw};
@@ -162,6 +163,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         }),
         write_timeout: v.field(&s::WRITE_TIMEOUT, parse_duration),
         idle_timeout: v.field(&s::IDLE_TIMEOUT, parse_duration),
+        config_file: web_config_file(&mut v),
     };
     let refresh = RefreshConfig {
         interval: v.field(&s::REFRESH_INTERVAL, parse_duration),
@@ -281,6 +283,28 @@ fn organizations(v: &mut Validator<'_>) -> Option<OrganizationsConfig> {
         exclude_accounts,
         refresh_interval,
     })
+}
+
+/// The web config file must be there at start-up; its content is the server's to check (it
+/// re-reads the file when it changes), before the port is bound.
+fn web_config_file(v: &mut Validator<'_>) -> Option<PathBuf> {
+    let path = PathBuf::from(v.optional(&s::WEB_CONFIG_FILE)?);
+    let problem = match std::fs::metadata(&path) {
+        Ok(metadata) if metadata.is_file() => return Some(path),
+        Ok(_) => "not a file".to_owned(),
+        Err(err) => err.to_string(),
+    };
+    let key = s::WEB_CONFIG_FILE.key;
+    v.errors.push(KeyError {
+        key: key.to_owned(),
+        origin: v.layered.origin(key),
+        message: format!(
+            "cannot use `{}`: {problem}; expected {}",
+            path.display(),
+            s::WEB_CONFIG_FILE.expected
+        ),
+    });
+    None
 }
 
 fn accounts(v: &mut Validator<'_>, discovered: bool) -> Vec<AccountConfig> {

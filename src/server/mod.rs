@@ -7,8 +7,15 @@
 //! one for idling between requests, a bound on requests per connection, a cap on open
 //! connections that closes the oldest at the cap (a scraper always gets in), 405 for anything
 //! but GET and HEAD, and a graceful shutdown that lets running requests finish.
+//!
+//! With a web config file ([`web_config`], exporter-toolkit's format), connections are TLS
+//! ([`tls`]; the handshake bounded by the header-read timeout, inside the same slots and
+//! deadlines) and requests need basic authentication ([`auth`]), except the health endpoints.
 
+mod auth;
 mod conn;
+mod tls;
+mod web_config;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +36,7 @@ use crate::config::WebConfig;
 use crate::exposition::Published;
 use crate::health::Readiness;
 use conn::{Guarded, Slots};
+pub(crate) use web_config::{WebConfigError, WebSecurity};
 
 /// The exposition format's content type.
 pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -55,14 +63,17 @@ pub(crate) struct State {
     pub(crate) ready: Readiness,
 }
 
-/// Serves until `shutdown` completes, then drains running requests.
+/// Serves until `shutdown` completes, then drains running requests. `security`, from the web
+/// config file, adds TLS, authentication and headers.
 pub(crate) async fn serve(
     listener: TcpListener,
     state: State,
     web: WebConfig,
+    security: Option<WebSecurity>,
     shutdown: impl Future<Output = ()>,
 ) {
     let routes = Arc::new(Routes::new(web.telemetry_path.clone()));
+    let security = security.map(Arc::new);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Slots::new(web.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -85,27 +96,69 @@ pub(crate) async fn serve(
         }
         let state = state.clone();
         let routes = routes.clone();
+        let security = security.clone();
         let answered = std::sync::atomic::AtomicUsize::new(0);
-        let service = service_fn(move |request| {
+        let connection_security = security.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
             let count = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let mut response = routes.respond(&state, &request);
-            if count >= MAX_REQUESTS_PER_CONNECTION {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            let (state, routes, security) = (state.clone(), routes.clone(), security.clone());
+            async move {
+                let mut response = match &security {
+                    None => routes.respond(&state, &request),
+                    Some(security) => {
+                        let active = security.current().await;
+                        let open = Routes::is_open(request.uri().path());
+                        security
+                            .answer(&active, &request, open, || routes.respond(&state, &request))
+                            .await
+                    }
+                };
+                if count >= MAX_REQUESTS_PER_CONNECTION {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
             }
-            async move { Ok::<_, Infallible>(response) }
         });
         let io = Guarded::new(stream, web.write_timeout, web.idle_timeout);
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
             .header_read_timeout(web.header_read_timeout)
-            .max_buf_size(MAX_REQUEST_BUFFER)
-            .serve_connection(TokioIo::new(io), service);
-        let connection = graceful.watch(connection);
+            .max_buf_size(MAX_REQUEST_BUFFER);
+        let handshake_timeout = web.header_read_timeout;
+        // Taken before the task starts, so that a shutdown waits for a connection still in its
+        // TLS handshake too.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let serving = async move {
+                let tls = match &connection_security {
+                    Some(security) => security.current().await.tls(),
+                    None => None,
+                };
+                // The TLS stream wraps the guarded socket: the deadlines bound the handshake's
+                // bytes as they bound the requests'.
+                match tls {
+                    None => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(io), service))
+                            .await
+                    }
+                    Some(config) => match tls::accept(config, io, handshake_timeout).await {
+                        Ok(stream) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Err(err) => {
+                            tracing::debug!(%peer, error = %err, "connection closed before serving");
+                            Ok(())
+                        }
+                    },
+                }
+            };
             tokio::select! {
-                result = connection => {
+                result = serving => {
                     if let Err(err) = result {
                         tracing::debug!(%peer, error = %err, "connection ended with an error");
                     }
@@ -156,6 +209,12 @@ impl Routes {
             telemetry_path,
             landing_page,
         }
+    }
+
+    /// The paths served without credentials: the health endpoints, which say nothing about
+    /// IAM and which probes (a kubelet's, a load balancer's) cannot easily authenticate to.
+    fn is_open(path: &str) -> bool {
+        path == "/-/healthy" || path == "/-/ready"
     }
 
     fn respond(&self, state: &State, request: &Request<Incoming>) -> Response<Parts> {
@@ -219,6 +278,13 @@ pub(crate) struct Parts(std::collections::VecDeque<Bytes>);
 impl Parts {
     fn one(bytes: Bytes) -> Self {
         Parts([bytes].into())
+    }
+}
+
+/// One part: what [`web_config`] answers a refused request with.
+impl From<Bytes> for Parts {
+    fn from(bytes: Bytes) -> Self {
+        Parts::one(bytes)
     }
 }
 

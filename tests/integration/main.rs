@@ -13,3 +13,4 @@ mod alerting;
 mod binary;
 mod http;
 mod layout;
+mod web_config;

@@ -1,0 +1,262 @@
+//! TLS for the web server: the rustls configuration that `tls_server_config` of the web config
+//! file asks for (certificate, client-certificate policy, protocol versions), and the
+//! handshake, bounded in time so that a client cannot hold a connection slot by never
+//! finishing it.
+//!
+//! Everything runs on rustls with the ring provider, like the AWS SDK's client: no aws-lc.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
+use tokio_rustls::rustls::crypto::{self, CryptoProvider};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{
+    self, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+    SupportedProtocolVersion,
+};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// `client_auth_type`, with the meanings Go's `crypto/tls` gives these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// No client certificate is asked for.
+    NoClientCert,
+    /// One is asked for, not required, and not verified.
+    RequestClientCert,
+    /// One is required, and not verified (only its key's possession is proven).
+    RequireAnyClientCert,
+    /// One is verified against the client CA when given.
+    VerifyClientCertIfGiven,
+    /// One is required and verified against the client CA: the only setting that
+    /// authenticates clients.
+    RequireAndVerifyClientCert,
+}
+
+impl ClientAuth {
+    /// The spellings exporter-toolkit accepts (`RequireClientCert` is its old name for
+    /// `RequireAnyClientCert`).
+    pub(crate) fn parse(text: &str) -> Option<ClientAuth> {
+        Some(match text {
+            "NoClientCert" => ClientAuth::NoClientCert,
+            "RequestClientCert" => ClientAuth::RequestClientCert,
+            "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAnyClientCert,
+            "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
+            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
+            _ => return None,
+        })
+    }
+
+    /// Whether client certificates are checked against a CA, which must then be given.
+    pub(crate) fn verifies(self) -> bool {
+        matches!(
+            self,
+            ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert
+        )
+    }
+}
+
+/// A TLS protocol version rustls implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Version {
+    Tls12,
+    Tls13,
+}
+
+/// What a `tls_server_config` section resolves to, its files already read.
+pub(crate) struct TlsSettings {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
+    pub(crate) client_auth: ClientAuth,
+    /// The client CA certificates; `None` when not given.
+    pub(crate) client_cas: Option<Vec<CertificateDer<'static>>>,
+    pub(crate) min_version: Version,
+    pub(crate) max_version: Version,
+}
+
+/// Why a TLS configuration cannot be built, with the key of the web config file it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct TlsError {
+    /// The key of `tls_server_config` at fault.
+    pub(crate) key: &'static str,
+    pub(crate) message: String,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the server's rustls configuration. HTTP/1.1 is the only protocol offered by ALPN:
+/// the server speaks nothing else.
+pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let versions: Vec<&'static SupportedProtocolVersion> = [
+        (Version::Tls12, &rustls::version::TLS12),
+        (Version::Tls13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(version, _)| (settings.min_version..=settings.max_version).contains(version))
+    .map(|(_, supported)| supported)
+    .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|err| TlsError {
+            key: "min_version",
+            message: format!("rustls refuses these protocol versions: {err}"),
+        })?;
+    let mut roots = RootCertStore::empty();
+    for (index, ca) in settings.client_cas.iter().flatten().enumerate() {
+        roots.add(ca.clone()).map_err(|err| TlsError {
+            key: "client_ca_file",
+            message: format!(
+                "certificate {} of the client CA is not a usable CA certificate: {err}",
+                index + 1
+            ),
+        })?;
+    }
+    let hints = roots.subjects();
+    let roots = Arc::new(roots);
+    let verifier: Option<Arc<dyn ClientCertVerifier>> = match settings.client_auth {
+        ClientAuth::NoClientCert => None,
+        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            Some(Arc::new(UnverifiedClientCert {
+                mandatory: settings.client_auth == ClientAuth::RequireAnyClientCert,
+                hints,
+                provider: provider.clone(),
+            }))
+        }
+        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
+            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let builder = if settings.client_auth == ClientAuth::VerifyClientCertIfGiven {
+                builder.allow_unauthenticated()
+            } else {
+                builder
+            };
+            Some(builder.build().map_err(|err| TlsError {
+                key: "client_ca_file",
+                message: format!("cannot verify client certificates with this CA: {err}"),
+            })?)
+        }
+    };
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(settings.chain, settings.key)
+        .map_err(|err| TlsError {
+            key: "key_file",
+            message: format!(
+                "the key does not fit the certificate, or rustls cannot use it: {err}; give the \
+                 private key of the first certificate of `cert_file`"
+            ),
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Why a handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    #[error("TLS handshake not finished within {0:?} (web.header_read_timeout)")]
+    TimedOut(Duration),
+    #[error("TLS handshake failed: {0}")]
+    Failed(#[source] std::io::Error),
+}
+
+/// Runs the server side of a handshake, for at most `timeout`: a client that opens a
+/// connection and then sends its hello slowly, or never, is cut off as a client sending its
+/// request headers slowly is.
+pub(crate) async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(
+    config: Arc<ServerConfig>,
+    io: IO,
+    timeout: Duration,
+) -> Result<TlsStream<IO>, HandshakeError> {
+    match tokio::time::timeout(timeout, TlsAcceptor::from(config).accept(io)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(err)) => Err(HandshakeError::Failed(err)),
+        Err(_) => Err(HandshakeError::TimedOut(timeout)),
+    }
+}
+
+/// `RequestClientCert` and `RequireAnyClientCert`: a client certificate is taken without
+/// checking who issued it (Go's meaning of these names); the handshake still proves that the
+/// client holds its key.
+struct UnverifiedClientCert {
+    mandatory: bool,
+    /// The subjects of `client_ca_file`, when given, as the acceptable issuers sent to the
+    /// client.
+    hints: Vec<DistinguishedName>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl fmt::Debug for UnverifiedClientCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedClientCert")
+            .field("mandatory", &self.mandatory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCertVerifier for UnverifiedClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
