@@ -1367,19 +1367,24 @@ mod tests {
         assert!(Arc::ptr_eq(&now, &security.active()));
     }
 
-    /// The documented example states what it says: TLS, one user, two headers.
+    /// The shipped files (the documented example, the Kubernetes Component's) load as they
+    /// say: TLS with a certificate and a key, one user, their headers.
     #[test]
-    fn the_example_web_config_file_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/web-config.example.yml");
-        let value: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let parsed = parse(&value, Path::new("/etc/iam-key-exporter")).unwrap();
-        let tls = parsed.tls.expect("TLS");
-        assert_eq!(tls.files().len(), 2);
-        assert_eq!(
-            parsed.users.unwrap().keys().collect::<Vec<_>>(),
-            ["prometheus"]
-        );
-        assert_eq!(parsed.headers.len(), 2);
+    fn the_shipped_web_config_files_are_valid() {
+        for (file, headers) in [
+            ("deploy/web-config.example.yml", 2),
+            ("deploy/kubernetes/web-config/web-config.yml", 1),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(path).unwrap();
+            let value: Value = serde_yaml::from_str(&text).unwrap();
+            let parsed = parse(&value, Path::new("/etc/iam-key-exporter"))
+                .unwrap_or_else(|problems| panic!("{file}: {problems:?}"));
+            assert_eq!(parsed.tls.expect(file).files().len(), 2, "{file}");
+            let users = parsed.users.expect(file);
+            assert_eq!(users.keys().collect::<Vec<_>>(), ["prometheus"], "{file}");
+            assert_eq!(parsed.headers.len(), headers, "{file}");
+        }
     }
 
     #[test]
