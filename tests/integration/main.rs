@@ -5,6 +5,7 @@
 use iam_key_exporter_testkit::fake_iam;
 mod helpers;
 mod moto;
+mod organizations;
 
 mod accounts;
 mod against_moto;

@@ -88,6 +88,57 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// An SDK client for AWS Organizations, as the management account.
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        let config = aws_sdk_organizations::Config::builder()
+            .http_client(crate::helpers::sdk_http_client())
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(test_credentials())
+            .build();
+        aws_sdk_organizations::Client::from_conf(config)
+    }
+
+    /// An IAM client inside `account`, through a role assumed there (moto keeps each
+    /// account's IAM apart).
+    pub async fn member_iam(&self, account: &str) -> aws_sdk_iam::Client {
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .http_client(crate::helpers::sdk_http_client())
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(self.endpoint())
+                .credentials_provider(test_credentials())
+                .build(),
+        );
+        let assumed = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/audit"))
+            .role_session_name("seed")
+            .send()
+            .await
+            .unwrap();
+        let creds = assumed.credentials().unwrap();
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::Config::builder()
+                .http_client(crate::helpers::sdk_http_client())
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(self.endpoint())
+                .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                    creds.access_key_id(),
+                    creds.secret_access_key(),
+                    Some(creds.session_token().to_owned()),
+                    None,
+                    "seed",
+                ))
+                .build(),
+        )
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         self.stop();
