@@ -142,6 +142,8 @@ impl AccountSet {
                 .filter(|w| !fixed.contains(w.key.as_str()))
                 .cloned(),
         );
+        let sharding = self.config.sharding;
+        watched.retain(|w| shard_of(&w.key, sharding.count) == sharding.index);
         (watched, discovered)
     }
 
@@ -162,6 +164,29 @@ impl AccountSet {
             name: None,
         }
     }
+}
+
+/// The replica that watches `key` (an account ID) among `count`: rendezvous hashing, the
+/// replica whose hash with the key is highest. Every replica computes the same answer alone,
+/// and when the count changes, only the keys whose winner changed move: going from N to N+1
+/// replicas moves about 1/(N+1) of them, all to the new one.
+pub(crate) fn shard_of(key: &str, count: u32) -> u32 {
+    (0..count.max(1))
+        .max_by_key(|replica| mix(key, *replica))
+        .unwrap_or(0)
+}
+
+/// A stable 64-bit hash of (key, replica): FNV-1a, then a SplitMix64 finish for spread. Stable
+/// across builds and machines, unlike the standard library's hasher.
+fn mix(key: &str, replica: u32) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes().chain(replica.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
 }
 
 /// One discovered account.
@@ -228,16 +253,63 @@ async fn build_source(
     )
 }
 
-/// The sources of the configured accounts, for `check` (no discovery: it audits what is
-/// listed, or the organization's accounts as found once).
+/// The sources of every account, for `check`: what is listed, and the organization's accounts
+/// as found once. Sharding is the daemon's: a one-shot audit covers them all.
 pub(crate) async fn watched(
     config: &Config,
     observer: Arc<dyn RequestObserver>,
     credentials: Option<SharedCredentialsProvider>,
 ) -> Result<Vec<Arc<dyn Source>>, AwsError> {
-    let mut set = AccountSet::new(config, observer, credentials).await;
+    let mut config = config.clone();
+    config.sharding = crate::config::ShardingConfig { count: 1, index: 0 };
+    let mut set = AccountSet::new(&config, observer, credentials).await;
     match set.refresh().await {
         (_, Some(Discovered::Failed(err))) => Err(err),
         (watched, _) => Ok(watched.into_iter().map(|w| w.source).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64 * 7_919))
+            .collect()
+    }
+
+    #[test]
+    fn accounts_spread_evenly_over_the_replicas() {
+        let ids = ids(3_000);
+        let mut counts = [0usize; 3];
+        for id in &ids {
+            counts[shard_of(id, 3) as usize] += 1;
+        }
+        for count in counts {
+            assert!((800..=1_200).contains(&count), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn one_replica_more_moves_few_accounts_and_only_to_it() {
+        let ids = ids(3_000);
+        let moved: Vec<&String> = ids
+            .iter()
+            .filter(|id| shard_of(id, 2) != shard_of(id, 3))
+            .collect();
+        for id in &moved {
+            assert_eq!(shard_of(id, 3), 2, "{id} moved between old replicas");
+        }
+        assert!(
+            (800..=1_200).contains(&moved.len()),
+            "about a third moves: {}",
+            moved.len()
+        );
+    }
+
+    #[test]
+    fn one_replica_watches_everything() {
+        assert!(ids(100).iter().all(|id| shard_of(id, 1) == 0));
     }
 }

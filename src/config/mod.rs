@@ -102,6 +102,18 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// Discovery of the accounts of an AWS Organization, when enabled.
     pub organizations: Option<OrganizationsConfig>,
+    /// Which share of the accounts this replica watches.
+    pub sharding: ShardingConfig,
+}
+
+/// The accounts are spread over `count` replicas by rendezvous hashing of their IDs, so that
+/// changing the count moves few accounts; this replica watches those of `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardingConfig {
+    /// Replicas in all.
+    pub count: u32,
+    /// This one, from 0.
+    pub index: u32,
 }
 
 /// How the accounts of an AWS Organization are found and read.

@@ -285,6 +285,20 @@ settings! {
         help: "Time between two discoveries of the organization's accounts.",
         expected: DURATION,
     }
+    SHARDING_COUNT {
+        key: "sharding.count",
+        flag: None,
+        default: Some("1"),
+        help: "Replicas the watched accounts are spread over, each account watched by exactly one.",
+        expected: "a whole number from 1 to 1000",
+    }
+    SHARDING_INDEX {
+        key: "sharding.index",
+        flag: None,
+        default: Some("0"),
+        help: "This replica's place among them, from 0 (in Kubernetes, the pod's ordinal).",
+        expected: "a whole number from 0 to `sharding.count` - 1",
+    }
 }
 
 /// Settings that take a list: a TOML or YAML list, or the items separated by commas.

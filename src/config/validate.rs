@@ -10,7 +10,7 @@ use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
 use super::{
     AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, LogConfig, LogFormat, LogLevel,
-    OrganizationsConfig, RefreshConfig, SourceKind, WebConfig,
+    OrganizationsConfig, RefreshConfig, ShardingConfig, SourceKind, WebConfig,
 };
 use crate::arn;
 
@@ -231,6 +231,21 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
     };
 
     let organizations = organizations(&mut v);
+    let count = v.field(&s::SHARDING_COUNT, |text| {
+        parse_in_range(text, 1, 1000).map(|n| n as u32)
+    });
+    let index = v.field(&s::SHARDING_INDEX, |text| {
+        parse_in_range(text, 0, 999).map(|n| n as u32)
+    });
+    if index >= count {
+        let given = index.to_string();
+        let expected = format!(
+            "a whole number from 0 to {} (`sharding.count` - 1)",
+            count - 1
+        );
+        v.fail(s::SHARDING_INDEX.key, &given, &expected);
+    }
+    let sharding = ShardingConfig { count, index };
     let accounts = accounts(&mut v, organizations.is_some());
 
     if v.errors.is_empty() {
@@ -242,6 +257,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
             collector,
             accounts,
             organizations,
+            sharding,
         })
     } else {
         Err(v.errors)

@@ -317,3 +317,72 @@ async fn new_accounts_appear_closed_ones_vanish_and_a_failed_discovery_keeps_the
     );
     app.stop().await;
 }
+
+/// Two replicas watch disjoint sets whose union is every account; with a third, the accounts
+/// that move all move to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_disjoint_complete_and_stable() {
+    let moto = Moto::start().await;
+    let org = organization(&moto).await;
+    let all: Vec<String> = org.accounts.keys().cloned().collect();
+    let mut owners: Vec<BTreeMap<String, usize>> = Vec::new();
+    for count in [2usize, 3] {
+        let mut apps = Vec::new();
+        for index in 0..count {
+            let config = test_config_with_file(
+                &moto.endpoint(),
+                &format!(
+                    "[organizations]\nenabled = true\nrole_name = \"audit\"\n[sharding]\ncount = {count}\nindex = {index}\n"
+                ),
+                &[],
+            );
+            apps.push(spawn_app_with(config).await);
+        }
+        let mut owner = BTreeMap::new();
+        let mut total = 0;
+        for (index, app) in apps.iter().enumerate() {
+            // Ready: every account of this replica has refreshed.
+            crate::helpers::eventually(
+                "the replica's readiness",
+                std::time::Duration::from_secs(30),
+                || async { crate::helpers::get(app.addr, "/-/ready", &[]).await.status == 200 },
+            )
+            .await;
+            let scrape = app.scrape().await;
+            for account in watched(&scrape).into_keys() {
+                assert!(
+                    owner.insert(account.clone(), index).is_none(),
+                    "{account} is watched by two of {count} replicas"
+                );
+                total += 1;
+            }
+        }
+        let mut covered: Vec<String> = owner.keys().cloned().collect();
+        covered.sort();
+        assert_eq!(
+            covered, all,
+            "{count} replicas together watch every account"
+        );
+        assert_eq!(total, all.len());
+        owners.push(owner);
+        for app in apps {
+            app.stop().await;
+        }
+    }
+    let moved: Vec<&String> = all
+        .iter()
+        .filter(|id| owners[0][*id] != owners[1][*id])
+        .collect();
+    for id in &moved {
+        assert_eq!(
+            owners[1][*id], 2,
+            "{id} moved between the first two replicas"
+        );
+    }
+    assert!(
+        moved.len() <= all.len() / 2,
+        "{} of {} moved",
+        moved.len(),
+        all.len()
+    );
+}
