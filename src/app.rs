@@ -125,7 +125,10 @@ impl Application {
         } else {
             KeyIdDisplay::Full
         };
-        let metrics = Arc::new(Metrics::new(config.refresh.interval, key_ids)?);
+        let metrics = Arc::new(
+            Metrics::new(config.refresh.interval, key_ids)?
+                .with_key_series(config.collector.key_series),
+        );
         if config.organizations.is_some() {
             metrics.enable_discovery()?;
         }

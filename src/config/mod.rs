@@ -208,6 +208,8 @@ pub struct CollectorConfig {
     pub last_used: bool,
     /// Show only the last four characters of access key IDs in labels and output.
     pub mask_access_key_ids: bool,
+    /// Which keys get series of their own.
+    pub key_series: KeySeries,
     /// Credential-report mode: a report older than this is generated anew (AWS allows one
     /// every four hours).
     pub report_max_age: Duration,
@@ -216,6 +218,20 @@ pub struct CollectorConfig {
     /// Credential-report mode: confirm the users the report flags with `ListAccessKeys` (real
     /// key IDs, current statuses; one request per flagged user).
     pub confirm_report_offenders: bool,
+}
+
+/// Which keys get series of their own (`iam_access_key_*`); the per-user and per-account
+/// gauges are always there. An organization of 1,000 accounts of 1,000 users has some 4M
+/// per-key series: more than one Prometheus holds comfortably.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySeries {
+    /// Every key: key age and last use for everyone (the age and unused-key alerts need it).
+    All,
+    /// Only the keys of users with more than one active key: what the multiple-keys alert
+    /// and the dashboard's offender table need.
+    Offenders,
+    /// None: counts only.
+    None,
 }
 
 /// One account to watch.

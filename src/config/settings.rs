@@ -222,6 +222,13 @@ settings! {
         help: "Show only the last four characters of access key IDs in labels and output.",
         expected: BOOLEAN,
     }
+    KEY_SERIES {
+        key: "collector.key_series",
+        flag: None,
+        default: Some("all"),
+        help: "Per-key series for `all` keys, only for `offenders` (users with more than one active key), or `none`.",
+        expected: "`all`, `offenders` or `none`",
+    }
     REPORT_MAX_AGE {
         key: "collector.report_max_age",
         flag: None,

@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
 use super::{
-    AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, LogConfig, LogFormat, LogLevel,
+    AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, KeySeries, LogConfig, LogFormat,
+    LogLevel,
     OrganizationsConfig, RefreshConfig, ShardingConfig, SourceKind, WebConfig,
 };
 use crate::arn;
@@ -225,6 +226,14 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         }),
         last_used: v.field(&s::LAST_USED, parse_bool),
         mask_access_key_ids: v.field(&s::MASK_ACCESS_KEY_IDS, parse_bool),
+        key_series: v.field(&s::KEY_SERIES, |text| {
+            match text.to_ascii_lowercase().as_str() {
+                "all" => Some(KeySeries::All),
+                "offenders" => Some(KeySeries::Offenders),
+                "none" => Some(KeySeries::None),
+                _ => None,
+            }
+        }),
         report_max_age: v.field(&s::REPORT_MAX_AGE, parse_duration),
         report_wait: v.field(&s::REPORT_WAIT, parse_duration),
         confirm_report_offenders: v.field(&s::CONFIRM_REPORT_OFFENDERS, parse_bool),

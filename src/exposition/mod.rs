@@ -316,6 +316,12 @@ impl Metrics {
 
     /// Records a successful refresh and publishes its snapshot, replacing the account's last
     /// one whole: what is no longer in IAM is no longer served.
+    /// Which keys get series of their own.
+    pub(crate) fn with_key_series(mut self, level: crate::config::KeySeries) -> Self {
+        self.snapshots.key_series = level;
+        self
+    }
+
     /// Starts exporting the discovery's own metrics (only when discovery is on).
     pub(crate) fn enable_discovery(&self) -> Result<(), prometheus::Error> {
         for kind in ErrorKind::REFRESH_KINDS {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::KeyIdDisplay;
+use crate::config::KeySeries;
 use crate::snapshot::{unix_seconds, AccessKey, AccountSnapshot, User};
 
 /// Which rows of a snapshot give a family's samples, and their values (`None`: no sample).
@@ -40,7 +41,13 @@ impl Family {
     }
 
     /// Writes the family's block, header included, if it has at least one sample.
-    fn write(&self, out: &mut Vec<u8>, snapshots: &[&AccountSnapshot], key_ids: KeyIdDisplay) {
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        snapshots: &[&AccountSnapshot],
+        key_ids: KeyIdDisplay,
+        key_series: KeySeries,
+    ) {
         let mut block = Block {
             family: self,
             out,
@@ -67,7 +74,12 @@ impl Family {
                     }
                 }
                 Rows::Key { value, with_status } => {
-                    for user in &s.users {
+                    let keep = |user: &User| match key_series {
+                        KeySeries::All => true,
+                        KeySeries::Offenders => user.is_offender(),
+                        KeySeries::None => false,
+                    };
+                    for user in s.users.iter().filter(|user| keep(user)) {
                         for key in &user.access_keys {
                             let Some(value) = value(key) else { continue };
                             let id = key_ids.show(&key.id);
@@ -153,6 +165,8 @@ pub(super) struct SnapshotFamilies {
     /// In name order, as the crate's encoder writes them.
     families: Vec<Family>,
     key_ids: KeyIdDisplay,
+    /// Which keys get series.
+    pub(super) key_series: KeySeries,
     /// Latest successful snapshot per account ID.
     latest: RwLock<BTreeMap<String, Arc<AccountSnapshot>>>,
     /// Size of the last body, to allocate the next one in one go.
@@ -206,6 +220,7 @@ impl SnapshotFamilies {
         SnapshotFamilies {
             families,
             key_ids,
+            key_series: KeySeries::All,
             latest: RwLock::new(BTreeMap::new()),
             last_size: AtomicUsize::new(0),
         }
@@ -237,7 +252,7 @@ impl SnapshotFamilies {
         let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
         let snapshots: Vec<&AccountSnapshot> = latest.values().map(Arc::as_ref).collect();
         for family in &self.families {
-            family.write(out, &snapshots, self.key_ids);
+            family.write(out, &snapshots, self.key_ids, self.key_series);
         }
     }
 }
@@ -278,6 +293,57 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// 1,000 users shaped like the benchmarks' data (user `i` has `i % 3` active keys, every
+    /// tenth one more, inactive): series per level, and only offenders' keys at `offenders`.
+    #[test]
+    fn key_series_levels_keep_what_they_say() {
+        let users: Vec<User> = (0..1_000)
+            .map(|i| {
+                let mut keys: Vec<(String, KeyStatus, Option<i64>)> = (0..i % 3)
+                    .map(|k| (format!("AKIA{i:06}{k}"), KeyStatus::Active, Some(1)))
+                    .collect();
+                if i % 10 == 9 && keys.len() < 2 {
+                    keys.push((format!("AKIA{i:06}9"), KeyStatus::Inactive, None));
+                }
+                let keys: Vec<(&str, KeyStatus, Option<i64>)> =
+                    keys.iter().map(|(id, s, u)| (id.as_str(), *s, *u)).collect();
+                user(&format!("user-{i:04}"), &keys)
+            })
+            .collect();
+        let snapshot = snapshot("123456789012", users);
+        let mut counts = Vec::new();
+        for level in [KeySeries::All, KeySeries::Offenders, KeySeries::None] {
+            let mut families = SnapshotFamilies::new("5m", KeyIdDisplay::Full);
+            families.key_series = level;
+            families.publish(snapshot.clone());
+            let mut out = Vec::new();
+            families.write_text(&mut out);
+            let text = String::from_utf8(out).unwrap();
+            let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+            let per_key = samples
+                .iter()
+                .filter(|l| l.starts_with("iam_access_key_"))
+                .count();
+            let per_user = samples
+                .iter()
+                .filter(|l| l.starts_with("iam_user_active_access_keys{"))
+                .count();
+            assert_eq!(per_user, 1_000, "{level:?}: the per-user gauge is always there");
+            if level == KeySeries::Offenders {
+                for line in samples.iter().filter(|l| l.starts_with("iam_access_key_")) {
+                    let user: usize = line.split("user=\"user-").nth(1).unwrap()[..4].parse().unwrap();
+                    assert_eq!(user % 3, 2, "only offenders' keys: {line}");
+                }
+            }
+            counts.push((level, samples.len(), per_key));
+        }
+        eprintln!("series per 1,000 users (all, per key): {counts:?}");
+        assert_eq!(counts[2].2, 0, "none: no per-key series");
+        // 333 offenders, two active keys each, each key with a creation and a last-use series.
+        assert_eq!(counts[1].2, 333 * 2 * 2, "{counts:?}");
+        assert!(counts[0].2 > counts[1].2, "{counts:?}");
     }
 
     #[test]
