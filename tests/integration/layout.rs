@@ -1,3 +1,7 @@
+//! The code is held to what the docs say of it: the module layout `src/lib.rs` documents (every
+//! module imports only modules documented before it, so there is no import cycle), and the IAM
+//! policies of `deploy/iam/`, which allow exactly the AWS calls the code makes.
+//!
 //! The module layout that `src/lib.rs` documents is the one the code has: every module imports
 //! only modules documented before it, so there is no import cycle.
 
@@ -117,5 +121,67 @@ fn modules_import_only_the_layers_documented_before_them() {
         wrong.is_empty(),
         "imports against the documented layout:\n{}",
         wrong.join("\n")
+    );
+}
+
+/// The AWS operations the code sends (`const OP: &str = "..."` in `src/aws/`), by file.
+fn operations(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(project_dir().join("src/aws").join(file)).unwrap();
+    text.match_indices("const OP: &str = \"")
+        .map(|(at, prefix)| {
+            let rest = &text[at + prefix.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// The actions a policy file allows.
+fn allowed(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(project_dir().join("deploy/iam").join(file)).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut actions = Vec::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow", "{file}");
+        match &statement["Action"] {
+            serde_json::Value::String(one) => actions.push(one.clone()),
+            serde_json::Value::Array(many) => {
+                actions.extend(many.iter().map(|a| a.as_str().unwrap().to_owned()))
+            }
+            other => panic!("{file}: unexpected Action {other}"),
+        }
+    }
+    actions.sort();
+    actions
+}
+
+/// Least privilege, held to the code: each policy allows exactly the operations the code
+/// sends with the credentials it is for (no more, so nothing unused is granted; no less, so
+/// nothing fails in production for want of a permission).
+#[test]
+fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
+    let mut read: Vec<String> = operations("mod.rs")
+        .into_iter()
+        .map(|op| match op.as_str() {
+            "GetCallerIdentity" => format!("sts:{op}"),
+            _ => format!("iam:{op}"),
+        })
+        .collect();
+    read.sort();
+    assert!(read.len() >= 7, "{read:?}");
+    assert_eq!(allowed("iam-key-exporter-policy.json"), read);
+
+    let mut discovery: Vec<String> = operations("organizations.rs")
+        .into_iter()
+        .map(|op| format!("organizations:{op}"))
+        .collect();
+    discovery.sort();
+    assert_eq!(discovery.len(), 4, "{discovery:?}");
+    assert_eq!(allowed("organizations-discovery-policy.json"), discovery);
+
+    // Roles are assumed by the SDK's provider, not an `OP` of ours: AssumeRole, and TagSession
+    // for the transitive session tags of EKS Pod Identity.
+    assert_eq!(
+        allowed("exporter-assume-role-policy.json"),
+        ["sts:AssumeRole", "sts:TagSession"]
     );
 }
