@@ -46,6 +46,6 @@ pub use app::{audit, Application, Error};
 pub use check::{Findings, OutputFormat};
 pub use cli::{Cli, Command};
 pub use config::{
-    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, KeyError, KeySeries, LogConfig, LogFormat,
-    LogLevel, Overrides, RefreshConfig, SourceKind, WebConfig,
+    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, KeyError, KeySeries, LogConfig,
+    LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind, WebConfig,
 };

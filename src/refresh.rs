@@ -27,6 +27,24 @@ use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
 struct Target {
     source: Arc<dyn Source>,
     succeeded_once: AtomicBool,
+    /// How people call the account (`iam_account_info`): a name and an OU path, when known.
+    named: std::sync::Mutex<(Option<String>, Option<String>)>,
+}
+
+impl Target {
+    /// `iam_account_info` for the account, once its ID is known: its name (its ID when it has
+    /// none, so that a dashboard variable of names lists every account) and OU path.
+    fn publish_info(&self, metrics: &Metrics) {
+        let Some(id) = self.source.account_id() else {
+            return;
+        };
+        let named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        metrics.account_info(
+            &id,
+            named.0.as_deref().unwrap_or(&id),
+            named.1.as_deref().unwrap_or(""),
+        );
+    }
 }
 
 /// The shortest time between two renders of the body: with many accounts, refreshes finish
@@ -112,6 +130,7 @@ impl Refresher {
                     "refresh succeeded"
                 );
                 self.metrics.refresh_succeeded(Arc::new(snapshot), took);
+                target.publish_info(&self.metrics);
                 target.succeeded_once.store(true, Ordering::SeqCst);
                 true
             }
@@ -186,19 +205,26 @@ impl Refresher {
             for (key, watched) in keys {
                 if let Some(id) = watched.source.account_id() {
                     this.metrics.init_account(&id);
-                    this.metrics.account_info(
-                        &id,
-                        watched.name.as_deref().unwrap_or(""),
-                        watched.ou_path.as_deref().unwrap_or(""),
-                    );
                 }
-                if running.contains_key(&key) {
+                let existing = this
+                    .targets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .cloned();
+                if let Some(target) = existing.filter(|_| running.contains_key(&key)) {
+                    // Renamed or moved in the organization since the last discovery.
+                    *target.named.lock().unwrap_or_else(|e| e.into_inner()) =
+                        (watched.name, watched.ou_path);
+                    target.publish_info(&this.metrics);
                     continue;
                 }
                 let target = Arc::new(Target {
                     source: watched.source,
                     succeeded_once: AtomicBool::new(false),
+                    named: std::sync::Mutex::new((watched.name, watched.ou_path)),
                 });
+                target.publish_info(&this.metrics);
                 this.targets
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -10,8 +10,7 @@ use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
 use super::{
     AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, KeySeries, LogConfig, LogFormat,
-    LogLevel,
-    OrganizationsConfig, RefreshConfig, ShardingConfig, SourceKind, WebConfig,
+    LogLevel, OrganizationsConfig, RefreshConfig, ShardingConfig, SourceKind, WebConfig,
 };
 use crate::arn;
 

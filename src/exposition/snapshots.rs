@@ -307,8 +307,10 @@ mod tests {
                 if i % 10 == 9 && keys.len() < 2 {
                     keys.push((format!("AKIA{i:06}9"), KeyStatus::Inactive, None));
                 }
-                let keys: Vec<(&str, KeyStatus, Option<i64>)> =
-                    keys.iter().map(|(id, s, u)| (id.as_str(), *s, *u)).collect();
+                let keys: Vec<(&str, KeyStatus, Option<i64>)> = keys
+                    .iter()
+                    .map(|(id, s, u)| (id.as_str(), *s, *u))
+                    .collect();
                 user(&format!("user-{i:04}"), &keys)
             })
             .collect();
@@ -330,10 +332,15 @@ mod tests {
                 .iter()
                 .filter(|l| l.starts_with("iam_user_active_access_keys{"))
                 .count();
-            assert_eq!(per_user, 1_000, "{level:?}: the per-user gauge is always there");
+            assert_eq!(
+                per_user, 1_000,
+                "{level:?}: the per-user gauge is always there"
+            );
             if level == KeySeries::Offenders {
                 for line in samples.iter().filter(|l| l.starts_with("iam_access_key_")) {
-                    let user: usize = line.split("user=\"user-").nth(1).unwrap()[..4].parse().unwrap();
+                    let user: usize = line.split("user=\"user-").nth(1).unwrap()[..4]
+                        .parse()
+                        .unwrap();
                     assert_eq!(user % 3, 2, "only offenders' keys: {line}");
                 }
             }

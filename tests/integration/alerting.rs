@@ -193,6 +193,8 @@ fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "30s")
         .replace("$__range", "5m")
         .replace("$__interval", "5s")
+        .replace("${account_name}", ".*")
+        .replace("$account_name", ".*")
         .replace("${account}", ".*")
         .replace("$account", ".*")
         .replace("${user}", ".*")
@@ -445,6 +447,7 @@ fn the_dashboard_is_classic_grafana_json_with_the_promised_structure() {
         .collect();
     assert!(variables.contains(&("datasource", "datasource")));
     assert!(variables.contains(&("account", "query")));
+    assert!(variables.contains(&("account_name", "query")));
     let mut ids = std::collections::HashSet::new();
     for panel in panels(&dashboard) {
         let title = panel["title"].as_str().unwrap_or_default();

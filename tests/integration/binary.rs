@@ -158,8 +158,9 @@ async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
     let child = command.spawn().unwrap();
     let addr = ([127, 0, 0, 1], port).into();
     crate::helpers::eventually("readiness", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(addr).await.is_ok()
-            && get(addr, "/-/ready", &[]).await.status == 200
+        iam_key_exporter_testkit::try_request(addr, "GET", "/-/ready", &[])
+            .await
+            .is_ok_and(|response| response.status == 200)
     })
     .await;
     let pid = child.id().unwrap().to_string();
@@ -336,8 +337,9 @@ async fn sighup_is_logged_and_ignored_and_the_exporter_keeps_serving() {
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = ([127, 0, 0, 1], port).into();
     crate::helpers::eventually("readiness", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(addr).await.is_ok()
-            && get(addr, "/-/ready", &[]).await.status == 200
+        iam_key_exporter_testkit::try_request(addr, "GET", "/-/ready", &[])
+            .await
+            .is_ok_and(|response| response.status == 200)
     })
     .await;
     let pid = child.id().unwrap().to_string();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_iam::config::{BehaviorVersion, Region};
 
-use crate::helpers::{free_port, get, test_credentials, tool};
+use crate::helpers::{free_port, test_credentials, tool};
 
 pub struct Moto {
     port: u16,
@@ -36,9 +36,11 @@ impl Moto {
         let addr = ([127, 0, 0, 1], self.port).into();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && get(addr, "/moto-api/", &[]).await.status < 500
-            {
+            // A server still starting may accept and then reset: not up yet, not a failure.
+            let answered = iam_key_exporter_testkit::try_request(addr, "GET", "/moto-api/", &[])
+                .await
+                .is_ok_and(|response| response.status < 500);
+            if answered {
                 return;
             }
             if let Some(status) = self
