@@ -110,6 +110,8 @@ struct Args {
     /// `collector.concurrency`, when not the default.
     concurrency: Option<String>,
     write: bool,
+    /// Run the organization scenario instead (`--organization`).
+    organization: bool,
 }
 
 fn parse_args() -> Args {
@@ -140,6 +142,12 @@ fn parse_args() -> Args {
                 .long("no-write")
                 .action(ArgAction::SetTrue),
         )
+        .arg(
+            Arg::new("organization")
+                .long("organization")
+                .action(ArgAction::SetTrue)
+                .help("200 accounts x 500 users through assumed roles: one replica against two, with and without a hanging account"),
+        )
         .get_matches();
     let sizes = matches.get_one::<String>("sizes").map_or_else(
         || vec![5_000, 50_000, 100_000],
@@ -154,6 +162,7 @@ fn parse_args() -> Args {
         runs: matches.get_one::<usize>("runs").copied(),
         concurrency: matches.get_one::<String>("concurrency").cloned(),
         write: !matches.get_flag("no-write"),
+        organization: matches.get_flag("organization"),
     }
 }
 
@@ -171,6 +180,14 @@ fn main() {
         .expect("a tokio runtime");
     let machine = machine();
     let started = Instant::now();
+    if args.organization {
+        let body = runtime.block_on(organization::run(&binary, &machine, args.runs.unwrap_or(3)));
+        println!("{body}");
+        if args.write {
+            benchlib(&["write-section", organization::SECTION], &body);
+        }
+        return;
+    }
     let results = runtime.block_on(run_all(&binary, &args));
     let body = report(&args, &machine, &results, started.elapsed());
     println!("{body}");
@@ -814,4 +831,191 @@ fn machine() -> Vec<String> {
 /// Replaces this bench's section of `docs/benchmarks.md`.
 fn write_section(body: &str) {
     benchlib(&["write-section", SECTION], body);
+}
+
+/// The organization scenario: 200 member accounts of 500 users each behind `AssumeRole`, 5 ms
+/// of latency on every answer; one replica against two (`sharding.count = 2`), each with and
+/// without one account whose `ListUsers` never answers.
+mod organization {
+    use super::*;
+
+    pub const SECTION: &str = "organization";
+    const ACCOUNTS: usize = 200;
+    const USERS: usize = 500;
+
+    struct Sample {
+        /// Until every account (but the hanging one) had refreshed once, all replicas together.
+        wall: f64,
+        /// The largest peak RSS of the replicas.
+        peak_rss: u64,
+        requests_per_account: f64,
+    }
+
+    fn account(i: usize) -> String {
+        format!("{:012}", 300_000_000_000u64 + i as u64)
+    }
+
+    async fn measure(binary: &Path, replicas: u32, hanging: bool) -> Result<Sample, String> {
+        let fake = FakeIam::start(State::default()).await;
+        for i in 0..ACCOUNTS {
+            let mut state = State::default();
+            state.populate(USERS);
+            state.account_id = account(i);
+            state.latency = Duration::from_millis(5);
+            if hanging && i == 0 {
+                state.faults.push(fake_iam::Fault {
+                    action: Some("ListUsers".to_owned()),
+                    user: None,
+                    kind: fake_iam::FaultKind::Delay(Duration::from_secs(3600)),
+                    remaining: None,
+                });
+            }
+            fake.add_member(state);
+        }
+        let dir =
+            std::env::temp_dir().join(format!("iam-key-exporter-org-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let config = dir.join("config.toml");
+        let accounts: String = (0..ACCOUNTS)
+            .map(|i| {
+                format!(
+                    "[[accounts]]\nrole_arn = \"arn:aws:iam::{}:role/audit\"\n",
+                    account(i)
+                )
+            })
+            .collect();
+        std::fs::write(&config, accounts).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for index in 0..replicas {
+            let mut command = Command::new(binary);
+            command
+                .env_clear()
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+                .env("IAM_KEY_EXPORTER_CONFIG_FILE", &config)
+                .env("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:0")
+                .env("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")
+                .env("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "1h")
+                .env("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false")
+                .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", fake.endpoint())
+                .env("IAM_KEY_EXPORTER_SHARDING__COUNT", replicas.to_string())
+                .env("IAM_KEY_EXPORTER_SHARDING__INDEX", index.to_string());
+            let mut child = command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
+            let (logs, address) = watch_logs(&mut child);
+            let addr = tokio::time::timeout(Duration::from_secs(60), address)
+                .await
+                .map_err(|_| "no `listening` log line within 60 s".to_owned())?
+                .map_err(|_| "the exporter exited before listening".to_owned())?;
+            children.push((child, addr, logs));
+        }
+        let expected = if hanging { ACCOUNTS - 1 } else { ACCOUNTS };
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let wall = loop {
+            let mut refreshed = 0;
+            for (_, addr, _) in &children {
+                if let Ok((200, body)) = get(*addr, "/metrics", false).await {
+                    let scrape = Scrape::parse(&String::from_utf8_lossy(&body));
+                    refreshed += scrape
+                        .find("iam_exporter_refresh_success", &[])
+                        .iter()
+                        .filter(|s| s.value == 1.0)
+                        .count();
+                }
+            }
+            if refreshed >= expected {
+                break started.elapsed().as_secs_f64();
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "only {refreshed} of {expected} accounts after 900 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut peak_rss = 0;
+        for (child, _, _) in &children {
+            let pid = child.id().ok_or("an exporter exited")?;
+            peak_rss = peak_rss.max(proc_status_kib(pid, "VmHWM")? * 1024);
+        }
+        for (mut child, _, _) in children {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let requests: u64 = (0..ACCOUNTS)
+            .map(|i| fake.with_member(&account(i), |s| s.total_requests()))
+            .sum();
+        Ok(Sample {
+            wall,
+            peak_rss,
+            requests_per_account: requests as f64 / ACCOUNTS as f64,
+        })
+    }
+
+    pub async fn run(binary: &Path, machine: &[String], runs: usize) -> String {
+        let variants = [(1, false), (2, false), (1, true), (2, true)];
+        let mut samples: BTreeMap<(u32, bool), Vec<Sample>> = BTreeMap::new();
+        for round in 0..runs {
+            let mut order = variants.to_vec();
+            order.rotate_left(round % variants.len());
+            for (replicas, hanging) in order {
+                let sample = measure(binary, replicas, hanging)
+                    .await
+                    .unwrap_or_else(|err| {
+                        panic!("{replicas} replica(s), hanging {hanging}: {err}")
+                    });
+                eprintln!(
+                    "organization: {replicas} replica(s), hanging account {hanging} (run {}/{runs}): \
+                     {:.1} s, peak RSS {:.1} MiB, {:.0} requests per account",
+                    round + 1,
+                    sample.wall,
+                    mib(sample.peak_rss),
+                    sample.requests_per_account
+                );
+                samples.entry((replicas, hanging)).or_default().push(sample);
+            }
+        }
+        let mut body = String::from("## An organization: 200 accounts x 500 users\n\n");
+        body.push_str("Command: `cargo bench --bench own_cost -- --organization`\n\n");
+        for line in machine {
+            body.push_str(&format!("- {line}\n"));
+        }
+        body.push_str(
+            "- Data: 200 member accounts of the fake IAM, reached through `AssumeRole`, each with \
+             `State::populate(500)` and 5 ms of latency on every answer; API mode without last use \
+             (`collector.last_used = false`), default `collector.concurrency` (4) and \
+             `collector.max_concurrent_accounts` (8). The hanging account's `ListUsers` never \
+             answers (`refresh.timeout` 1h).\n\n",
+        );
+        body.push_str("| Replicas | One account hanging | Until every other account is served | Peak RSS (largest replica) | Requests per account | Runs |\n|---:|---|---:|---:|---:|---:|\n");
+        for (replicas, hanging) in variants {
+            let s = &samples[&(replicas, hanging)];
+            body.push_str(&format!(
+                "| {replicas} | {} | {:.1} s | {:.1} MiB | {:.0} | {} |\n",
+                if hanging { "yes" } else { "no" },
+                median(s.iter().map(|x| x.wall).collect()),
+                mib(median(s.iter().map(|x| x.peak_rss as f64).collect()) as u64),
+                median(s.iter().map(|x| x.requests_per_account).collect()),
+                s.len()
+            ));
+        }
+        body.push_str(
+            "\nMedians. \"Until every other account is served\": from the start of the replicas \
+             until every account but the hanging one has `iam_exporter_refresh_success` 1, summed \
+             over the replicas (each watches its own share). A hanging account holds one of the \
+             `max_concurrent_accounts` slots and nothing else.\n",
+        );
+        body
+    }
 }

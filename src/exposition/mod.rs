@@ -452,7 +452,8 @@ mod tests {
     use super::*;
     use crate::snapshot::{AccessKey, KeyStatus, User};
 
-    fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
+    /// An account's snapshot at a fixed time; shared with `snapshots`' tests.
+    pub(super) fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
         Arc::new(AccountSnapshot {
             account_id: account.to_owned(),
             data_timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
@@ -461,7 +462,8 @@ mod tests {
         })
     }
 
-    fn user(name: &str, keys: &[(&str, KeyStatus, Option<i64>)]) -> User {
+    /// A user with keys `(id, status, last use)`, all created at the same time.
+    pub(super) fn user(name: &str, keys: &[(&str, KeyStatus, Option<i64>)]) -> User {
         User {
             name: name.to_owned(),
             path: "/".to_owned(),

@@ -259,10 +259,10 @@ impl SnapshotFamilies {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{snapshot, user};
     use super::*;
     use crate::snapshot::KeyStatus;
     use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
-    use std::time::{Duration, SystemTime};
 
     impl SnapshotFamilies {
         fn family(&self, name: &str) -> &Family {
@@ -270,33 +270,6 @@ mod tests {
         }
     }
 
-    fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
-        Arc::new(AccountSnapshot {
-            account_id: account.to_owned(),
-            data_timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            users,
-            root_access_keys_present: Some(false),
-        })
-    }
-
-    fn user(name: &str, keys: &[(&str, KeyStatus, Option<i64>)]) -> User {
-        User {
-            name: name.to_owned(),
-            path: "/".to_owned(),
-            access_keys: keys
-                .iter()
-                .map(|(id, status, last_used)| AccessKey {
-                    id: (*id).to_owned(),
-                    status: *status,
-                    created: 1_600_000_000,
-                    last_used: *last_used,
-                })
-                .collect(),
-        }
-    }
-
-    /// 1,000 users shaped like the benchmarks' data (user `i` has `i % 3` active keys, every
-    /// tenth one more, inactive): series per level, and only offenders' keys at `offenders`.
     #[test]
     fn key_series_levels_keep_what_they_say() {
         let users: Vec<User> = (0..1_000)

@@ -398,38 +398,7 @@ async fn several_accounts_are_watched_through_assumed_roles() {
         .await;
 
     // moto serves the member account to credentials of a role assumed in it.
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .http_client(crate::helpers::sdk_http_client())
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(crate::helpers::test_credentials())
-            .build(),
-    );
-    let assumed = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{MEMBER}:role/audit"))
-        .role_session_name("seed")
-        .send()
-        .await
-        .unwrap();
-    let creds = assumed.credentials().unwrap();
-    let member_iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .http_client(crate::helpers::sdk_http_client())
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_owned()),
-                None,
-                "seed",
-            ))
-            .build(),
-    );
+    let member_iam = moto.member_iam(MEMBER).await;
     Seed(member_iam)
         .user_with_keys("member-user", "/", 1, 0)
         .await;

@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_iam::config::{BehaviorVersion, Region};
+use aws_sdk_iam::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 
 use crate::helpers::{free_port, test_credentials, tool};
 
@@ -77,44 +77,33 @@ impl Moto {
         self.launch().await;
     }
 
-    /// An SDK client for seeding.
-    pub fn iam(&self) -> aws_sdk_iam::Client {
-        let config = aws_sdk_iam::Config::builder()
+    /// The SDK configuration the seeding clients share, with `credentials`.
+    fn sdk(&self, credentials: SharedCredentialsProvider) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
             .http_client(crate::helpers::sdk_http_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(self.endpoint())
-            .credentials_provider(test_credentials())
-            .build();
-        aws_sdk_iam::Client::from_conf(config)
+            .credentials_provider(credentials)
+            .build()
+    }
+
+    /// An SDK client for seeding.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk(test_credentials()))
     }
 }
 
 impl Moto {
     /// An SDK client for AWS Organizations, as the management account.
     pub fn organizations(&self) -> aws_sdk_organizations::Client {
-        let config = aws_sdk_organizations::Config::builder()
-            .http_client(crate::helpers::sdk_http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(test_credentials())
-            .build();
-        aws_sdk_organizations::Client::from_conf(config)
+        aws_sdk_organizations::Client::new(&self.sdk(test_credentials()))
     }
 
     /// An IAM client inside `account`, through a role assumed there (moto keeps each
     /// account's IAM apart).
     pub async fn member_iam(&self, account: &str) -> aws_sdk_iam::Client {
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::Config::builder()
-                .http_client(crate::helpers::sdk_http_client())
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .endpoint_url(self.endpoint())
-                .credentials_provider(test_credentials())
-                .build(),
-        );
+        let sts = aws_sdk_sts::Client::new(&self.sdk(test_credentials()));
         let assumed = sts
             .assume_role()
             .role_arn(format!("arn:aws:iam::{account}:role/audit"))
@@ -123,21 +112,14 @@ impl Moto {
             .await
             .unwrap();
         let creds = assumed.credentials().unwrap();
-        aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::Config::builder()
-                .http_client(crate::helpers::sdk_http_client())
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .endpoint_url(self.endpoint())
-                .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                    creds.access_key_id(),
-                    creds.secret_access_key(),
-                    Some(creds.session_token().to_owned()),
-                    None,
-                    "seed",
-                ))
-                .build(),
-        )
+        let credentials = SharedCredentialsProvider::new(aws_sdk_iam::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            None,
+            "seed",
+        ));
+        aws_sdk_iam::Client::new(&self.sdk(credentials))
     }
 }
 

@@ -386,3 +386,38 @@ async fn shards_are_disjoint_complete_and_stable() {
         all.len()
     );
 }
+
+/// `[[accounts]]` keeps working beside discovery: an account outside the organization is
+/// watched too, and one inside it is not watched twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_accounts_are_watched_beside_the_discovered_ones() {
+    const OUTSIDE: &str = "999999999999";
+    let moto = Moto::start().await;
+    let org = organization(&moto).await;
+    seed(&moto, OUTSIDE, 4, 0).await;
+    let inside = org.id("dev-a").to_owned();
+    let extra = format!(
+        "[[accounts]]\nrole_arn = \"arn:aws:iam::{OUTSIDE}:role/audit\"\nname = \"partner\"\n\n[[accounts]]\nrole_arn = \"arn:aws:iam::{inside}:role/audit\"\n"
+    );
+    let app = spawn_app_with(org_config(&moto, &extra)).await;
+    let scrape = app
+        .wait_for("the organization and the listed account", |s| {
+            watched(s).len() == 13 && watched(s).get(OUTSIDE) == Some(&4.0)
+        })
+        .await;
+    assert_eq!(
+        scrape
+            .find("iam_account_users", &[("account_id", &inside)])
+            .len(),
+        1,
+        "listed and discovered: watched once"
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_account_info",
+            &[("account_id", OUTSIDE), ("account_name", "partner")]
+        ),
+        Some(1.0)
+    );
+    app.stop().await;
+}
