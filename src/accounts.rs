@@ -1,8 +1,9 @@
 //! The set of watched accounts: the ones listed in `[[accounts]]`, and, with
 //! `[organizations]`, every active account of the AWS Organization, re-discovered every
 //! `organizations.refresh_interval`. Each account gets one source with its own IAM clients:
-//! the base credentials for the management account (and for an `[[accounts]]` entry without a
-//! role), a role assumed in the account for the others.
+//! the base credentials for the account they belong to (the management account, or a delegated
+//! administrator account for Organizations; and an `[[accounts]]` entry without a role), a role
+//! assumed in the account for every other.
 //!
 //! A failed discovery keeps the last good list: a passing Organizations outage must not make
 //! every account's series vanish (and come back as new) with it.
@@ -45,6 +46,9 @@ pub(crate) struct AccountSet {
     observer: Arc<dyn RequestObserver>,
     fixed: Vec<Watched>,
     organizations: Option<(Organizations, OrganizationsConfig)>,
+    /// Asks STS which account the base credentials belong to (once).
+    caller: Iam,
+    caller_id: Option<String>,
     /// The last good discovery, by account ID.
     discovered: BTreeMap<String, Watched>,
 }
@@ -74,12 +78,15 @@ impl AccountSet {
             .organizations
             .clone()
             .map(|org| (Organizations::new(&base, observer.clone()), org));
+        let caller = Iam::new(&base, observer.clone(), LastFailure::default());
         AccountSet {
             base,
             config: config.clone(),
             observer,
             fixed,
             organizations,
+            caller,
+            caller_id: None,
             discovered: BTreeMap::new(),
         }
     }
@@ -95,7 +102,16 @@ impl AccountSet {
     pub(crate) async fn refresh(&mut self) -> (Vec<Watched>, Option<Discovered>) {
         let outcome = match &self.organizations {
             None => None,
-            Some((organizations, org)) => Some(discover(organizations, org).await),
+            Some((organizations, org)) => Some(
+                async {
+                    if self.caller_id.is_none() {
+                        self.caller_id = Some(self.caller.caller_account().await?);
+                    }
+                    let own = self.caller_id.as_deref().unwrap_or_default();
+                    discover(organizations, org, own).await
+                }
+                .await,
+            ),
         };
         let discovered = match outcome {
             None => None,
@@ -106,9 +122,9 @@ impl AccountSet {
                     .map(|(account, _)| account.id.as_str())
                     .collect();
                 self.discovered.retain(|id, _| ids.contains(id.as_str()));
-                let management = found
+                let own = found
                     .iter()
-                    .find(|(_, management)| *management)
+                    .find(|(_, own)| *own)
                     .map(|(a, _)| a.id.clone());
                 for (account, _) in &found {
                     if let Some(known) = self.discovered.get_mut(&account.id) {
@@ -116,8 +132,8 @@ impl AccountSet {
                         known.ou_path = Some(account.ou_path.clone());
                         continue;
                     }
-                    let is_management = management.as_deref() == Some(account.id.as_str());
-                    let config = self.member(&account.id, is_management);
+                    let is_own = own.as_deref() == Some(account.id.as_str());
+                    let config = self.member(&account.id, is_own);
                     let source =
                         build_source(&self.base, &config, &self.config, self.observer.clone())
                             .await;
@@ -147,9 +163,9 @@ impl AccountSet {
         (watched, discovered)
     }
 
-    /// How a member account is read: the management account with the base credentials, the
-    /// others through `organizations.role_name`.
-    fn member(&self, id: &str, management: bool) -> AccountConfig {
+    /// How a member account is read: the base credentials' own account with them, every other
+    /// through `organizations.role_name`.
+    fn member(&self, id: &str, own: bool) -> AccountConfig {
         let (_, org) = self.organizations.as_ref().expect("discovery is on");
         let partition = match self.base.region().map(|r| r.as_ref()) {
             Some(region) if region.starts_with("cn-") => "aws-cn",
@@ -157,8 +173,7 @@ impl AccountSet {
             _ => "aws",
         };
         AccountConfig {
-            role_arn: (!management)
-                .then(|| format!("arn:{partition}:iam::{id}:role/{}", org.role_name)),
+            role_arn: (!own).then(|| format!("arn:{partition}:iam::{id}:role/{}", org.role_name)),
             external_id: org.external_id.clone(),
             account_id: Some(id.to_owned()),
             name: None,
@@ -197,12 +212,13 @@ struct Found {
 }
 
 /// Walks the organization from its roots: every active account under an included OU (or
-/// under any, when none is listed), not excluded; with whether it is the management account.
+/// under any, when none is listed), not excluded; with whether it is the base credentials'
+/// own account (`own`).
 async fn discover(
     organizations: &Organizations,
     org: &OrganizationsConfig,
+    own: &str,
 ) -> Result<Vec<(Found, bool)>, AwsError> {
-    let management = organizations.management_account().await?;
     let include: HashSet<&str> = org.include_ous.iter().map(String::as_str).collect();
     let exclude: HashSet<&str> = org.exclude_accounts.iter().map(String::as_str).collect();
     let mut found = Vec::new();
@@ -212,7 +228,7 @@ async fn discover(
         while let Some((parent, path, included)) = pending.pop() {
             for account in organizations.accounts(&parent).await? {
                 if included && account.active && !exclude.contains(account.id.as_str()) {
-                    let is_management = account.id == management;
+                    let is_own = account.id == own;
                     found.push((
                         Found {
                             id: account.id,
@@ -223,7 +239,7 @@ async fn discover(
                                 path.clone()
                             },
                         },
-                        is_management,
+                        is_own,
                     ));
                 }
             }

@@ -51,6 +51,10 @@ impl Target {
 /// all the time, and each render costs as much as the whole body.
 const RENDER_GAP: Duration = Duration::from_secs(1);
 
+/// How soon a first discovery that failed is tried again (later ones wait the whole
+/// `organizations.refresh_interval`, with the last good list in the meantime).
+const FIRST_DISCOVERY_RETRY: Duration = Duration::from_secs(30);
+
 /// Refreshes every watched account on its schedule, and keeps the set of watched accounts
 /// current.
 pub(crate) struct Refresher {
@@ -98,13 +102,18 @@ impl Refresher {
                 tracing::error!(error = %err, "cannot render the metrics; still serving the previous body")
             }
         }
-        let ready = self
-            .targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .all(|t| t.succeeded_once.load(Ordering::SeqCst));
-        self.ready.set(ready);
+        // Ready once every watched account has succeeded once, and ready from then on: an
+        // account discovered later (whose role may not be deployed yet) must not take a serving
+        // replica out of its Service.
+        if !self.ready.get() {
+            let ready = self
+                .targets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .all(|t| t.succeeded_once.load(Ordering::SeqCst));
+            self.ready.set(ready);
+        }
     }
 
     async fn refresh(&self, target: &Target) -> bool {
@@ -163,11 +172,16 @@ impl Refresher {
         let this = Arc::new(self);
         let refreshed = Arc::new(Notify::new());
         let renderer = tokio::spawn(render(this.clone(), refreshed.clone(), shutdown.clone()));
-        let mut running: BTreeMap<String, tokio::task::AbortHandle> = BTreeMap::new();
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut running: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
         let mut shutdown_rx = shutdown.clone();
         loop {
-            let (watched, discovered) = this.accounts.lock().await.refresh().await;
+            // A hanging Organizations API must not hold back a shutdown.
+            let refreshed_set = tokio::select! {
+                _ = shutdown_rx.wait_for(|stop| *stop) => break,
+                refreshed_set = async { this.accounts.lock().await.refresh().await } => refreshed_set,
+            };
+            let (watched, discovered) = refreshed_set;
+            let mut retry_soon = false;
             match discovered {
                 Some(Discovered::Found(count)) => this.metrics.discovery_succeeded(count),
                 Some(Discovered::Failed(err)) => {
@@ -177,12 +191,15 @@ impl Refresher {
                         "discovery of the organization's accounts failed; watching the last good list"
                     );
                     this.metrics.discovery_failed(err.kind);
+                    retry_soon = running.is_empty();
                 }
                 None => {}
             }
             let keys: BTreeMap<String, Watched> =
                 watched.into_iter().map(|w| (w.key.clone(), w)).collect();
-            // Gone: closed, suspended, removed or excluded. Everything about it goes.
+            // Gone: closed, suspended, removed or excluded. Its task is stopped and waited for
+            // before everything about the account is forgotten, so nothing it was doing can
+            // publish the account again afterwards.
             let gone: Vec<String> = running
                 .keys()
                 .filter(|key| !keys.contains_key(*key))
@@ -191,6 +208,7 @@ impl Refresher {
             for key in gone {
                 if let Some(task) = running.remove(&key) {
                     task.abort();
+                    let _ = task.await;
                 }
                 let target = this
                     .targets
@@ -200,7 +218,6 @@ impl Refresher {
                 let id = target.and_then(|t| t.source.account_id()).unwrap_or(key);
                 tracing::info!(account_id = %id, "account no longer watched");
                 this.metrics.forget_account(&id);
-                refreshed.notify_one();
             }
             for (key, watched) in keys {
                 if let Some(id) = watched.source.account_id() {
@@ -212,12 +229,16 @@ impl Refresher {
                     .unwrap_or_else(|e| e.into_inner())
                     .get(&key)
                     .cloned();
-                if let Some(target) = existing.filter(|_| running.contains_key(&key)) {
+                let alive = running.get(&key).is_some_and(|task| !task.is_finished());
+                if let Some(target) = existing.filter(|_| alive) {
                     // Renamed or moved in the organization since the last discovery.
                     *target.named.lock().unwrap_or_else(|e| e.into_inner()) =
                         (watched.name, watched.ou_path);
                     target.publish_info(&this.metrics);
                     continue;
+                }
+                if running.contains_key(&key) {
+                    tracing::error!(account = %key, "an account's refresh task ended; starting it again");
                 }
                 let target = Arc::new(Target {
                     source: watched.source,
@@ -229,7 +250,7 @@ impl Refresher {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key.clone(), target.clone());
-                let handle = tasks.spawn(account_loop(
+                let handle = tokio::spawn(account_loop(
                     this.clone(),
                     target,
                     refreshed.clone(),
@@ -237,16 +258,27 @@ impl Refresher {
                 ));
                 running.insert(key, handle);
             }
+            // The discovery's own metrics, an empty shard's readiness: render now.
+            refreshed.notify_one();
             let Some(every) = this.accounts.lock().await.discovery_interval() else {
                 let _ = shutdown_rx.wait_for(|stop| *stop).await;
                 break;
+            };
+            // A first discovery that failed has no list to fall back on: try again soon.
+            let every = if retry_soon {
+                every.min(FIRST_DISCOVERY_RETRY)
+            } else {
+                every
             };
             tokio::select! {
                 _ = shutdown_rx.wait_for(|stop| *stop) => break,
                 () = tokio::time::sleep(every) => {}
             }
         }
-        tasks.shutdown().await;
+        for (_, task) in running {
+            task.abort();
+            let _ = task.await;
+        }
         let _ = renderer.await;
     }
 }

@@ -1,5 +1,5 @@
 //! The AWS Organizations calls discovery makes, counted and classified like the IAM ones: the
-//! management account, the roots, the OUs under a parent and the accounts under a parent.
+//! roots, the OUs under a parent and the accounts under a parent.
 
 use std::sync::Arc;
 
@@ -31,21 +31,6 @@ impl Organizations {
             client: aws_sdk_organizations::Client::new(config),
             observer,
         }
-    }
-
-    /// The management account's ID.
-    pub(crate) async fn management_account(&self) -> Result<String, AwsError> {
-        const OP: &str = "DescribeOrganization";
-        let output = record(
-            self.observer.as_ref(),
-            OP,
-            self.client.describe_organization().send().await,
-        )?;
-        output
-            .organization()
-            .and_then(|org| org.master_account_id())
-            .map(str::to_owned)
-            .ok_or_else(|| AwsError::malformed(OP, "the organization has no management account"))
     }
 
     /// The roots: `(id, name)`.

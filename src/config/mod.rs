@@ -147,8 +147,6 @@ pub struct WebConfig {
     /// How long a client may take to read the answers to what it asked (pipelined requests
     /// included), from the last request it sent.
     pub write_timeout: Duration,
-    /// How long a kept-alive connection may wait for its next request.
-    pub idle_timeout: Duration,
     /// The exporter-toolkit web configuration file (TLS, basic authentication); `None`: plain
     /// HTTP without authentication. Checked here to exist; read by the server, which re-reads
     /// it when it changes.
@@ -314,7 +312,11 @@ impl Config {
     /// Loads and validates the configuration from every layer, reading the process
     /// environment.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_from(overrides, std::env::vars())
+        // `vars()` would panic on a variable that is not UTF-8; those are none of ours.
+        let env = std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        });
+        Self::load_from(overrides, env)
     }
 
     /// Like [`Config::load`], with the environment given (tests pass a fixed one).
@@ -744,6 +746,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.web.telemetry_path, "/iam-key-exporter/metrics");
+    }
+
+    #[test]
+    fn a_rate_cap_that_would_time_out_queued_requests_is_refused() {
+        let errors = errors(load(
+            &Overrides::default(),
+            &[
+                ("IAM_KEY_EXPORTER_AWS__MAX_REQUESTS_PER_SECOND", "1"),
+                ("IAM_KEY_EXPORTER_AWS__ATTEMPT_TIMEOUT", "5s"),
+                ("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", "8"),
+            ],
+        ));
+        assert_eq!(errors[0].key, "collector.concurrency");
+        assert!(errors[0].to_string().contains("at most 5"), "{}", errors[0]);
+        assert!(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_AWS__MAX_REQUESTS_PER_SECOND", "1")],
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn with_discovery_an_entry_for_the_own_account_is_refused_as_a_duplicate() {
+        let toml = file(
+            "toml",
+            "[organizations]\nenabled = true\n[[accounts]]\n[[accounts]]\naccount_id = \"222222222222\"\n",
+        );
+        let errors = errors(load(&toml.overrides(), &[]));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "accounts.0");
+        let toml = file("toml", "[organizations]\nenabled = true\n");
+        let config = load(&toml.overrides(), &[]).unwrap();
+        assert!(
+            config.accounts.is_empty(),
+            "the organization brings its accounts"
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ settings! {
         key: "web.header_read_timeout",
         flag: None,
         default: Some("10s"),
-        help: "A client that has not sent its request headers after this long is disconnected.",
+        help: "A client that has not sent its request headers after this long, or a kept-alive connection idle this long, is disconnected.",
         expected: DURATION,
     }
     MAX_CONNECTIONS {
@@ -94,13 +94,6 @@ settings! {
         flag: None,
         default: Some("30s"),
         help: "A client that has not read the answers to its requests after this long is disconnected.",
-        expected: DURATION,
-    }
-    IDLE_TIMEOUT {
-        key: "web.idle_timeout",
-        flag: None,
-        default: Some("2m"),
-        help: "A kept-alive connection with no new request for this long is closed.",
         expected: DURATION,
     }
     REFRESH_INTERVAL {

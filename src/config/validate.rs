@@ -162,7 +162,6 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
             parse_in_range(text, 1, 10_000).map(|n| n as usize)
         }),
         write_timeout: v.field(&s::WRITE_TIMEOUT, parse_duration),
-        idle_timeout: v.field(&s::IDLE_TIMEOUT, parse_duration),
         config_file: web_config_file(&mut v),
     };
     let refresh = RefreshConfig {
@@ -255,6 +254,20 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
     }
     let sharding = ShardingConfig { count, index };
     let accounts = accounts(&mut v, organizations.is_some());
+    if let Some(rate) = aws.max_requests_per_second {
+        // A request waits for its turn inside its attempt's time: more requests in flight than
+        // the rate lets through in one attempt timeout would time out while queueing.
+        let room = u64::from(rate) * aws.attempt_timeout.as_secs().max(1);
+        if collector.concurrency as u64 > room {
+            let given = collector.concurrency.to_string();
+            let expected = format!(
+                "at most {room} with `aws.max_requests_per_second` = {rate} and \
+                 `aws.attempt_timeout` = {}: raise either, or lower this",
+                humantime::format_duration(aws.attempt_timeout)
+            );
+            v.fail(s::CONCURRENCY.key, &given, &expected);
+        }
+    }
 
     if v.errors.is_empty() {
         Ok(Config {
@@ -341,6 +354,15 @@ fn accounts(v: &mut Validator<'_>, discovered: bool) -> Vec<AccountConfig> {
     let mut accounts = Vec::new();
     for (index, account) in v.raw.accounts.iter().enumerate() {
         let role_arn = text(account, "role_arn");
+        if discovered && role_arn.is_none() && text(account, "account_id").is_none() {
+            v.errors.push(KeyError {
+                key: format!("accounts.{index}"),
+                origin: None,
+                message: "with `organizations.enabled`, the credentials' own account is found by \
+                          discovery; give this entry a `role_arn` or an `account_id`, or remove it"
+                    .to_owned(),
+            });
+        }
         if let Some(role) = &role_arn {
             if arn::account_id_from_role_arn(role).is_none() {
                 v.fail(

@@ -1,7 +1,8 @@
 //! What keeps one client from starving the others: [`Slots`], the cap on open connections that
 //! closes the oldest one when a new one arrives, and [`Guarded`], a socket that gives up when
-//! the client stops reading answers (`web.write_timeout`) or stays idle between requests
-//! (`web.idle_timeout`). hyper covers slow request headers itself (`header_read_timeout`).
+//! the client stops reading answers (`web.write_timeout`). hyper covers slow request headers
+//! itself (`web.header_read_timeout`), and, since its timer starts as soon as a kept-alive
+//! connection waits for its next request, idle connections too.
 
 use std::collections::VecDeque;
 use std::io;
@@ -71,28 +72,27 @@ impl Drop for Slot {
     }
 }
 
-/// A socket with two deadlines. Writing: the answers to the requests received so far must be
-/// written within `write_timeout` of the last request's bytes, however slowly the client
-/// reads and however many requests it pipelined. Reading: a connection that waits longer than
-/// `idle_timeout` for bytes while nothing is being written is closed.
+/// A socket with a write deadline: the answers to the requests received so far must be written
+/// within `write_timeout` of the last request's bytes, however slowly the client reads and
+/// however many requests it pipelined. Bytes that arrive while an answer is still stuck do not
+/// extend it: under TLS, a client could otherwise hold the connection for days by trickling one
+/// byte of an unfinished record now and then.
 pub(crate) struct Guarded<T> {
     inner: T,
     write_timeout: Duration,
-    idle_timeout: Duration,
-    /// Set when writing starts after a read; cleared by the next read.
+    /// Set when writing starts after a read; cleared by the next read while nothing is stuck.
     write_deadline: Option<Pin<Box<Sleep>>>,
-    /// Set when a read finds nothing to read; cleared by bytes.
-    idle_deadline: Option<Pin<Box<Sleep>>>,
+    /// A write is waiting for the client to read.
+    write_stuck: bool,
 }
 
 impl<T> Guarded<T> {
-    pub fn new(inner: T, write_timeout: Duration, idle_timeout: Duration) -> Self {
+    pub fn new(inner: T, write_timeout: Duration) -> Self {
         Guarded {
             inner,
             write_timeout,
-            idle_timeout,
             write_deadline: None,
-            idle_deadline: None,
+            write_stuck: false,
         }
     }
 
@@ -118,27 +118,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    // A new request: its answer gets a fresh write deadline.
-                    self.write_deadline = None;
-                    self.idle_deadline = None;
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => {
-                let timeout = self.idle_timeout;
-                let idle = self.idle_deadline.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep_until(Instant::now() + timeout))
-                });
-                if idle.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(timed_out("idle connection closed")));
-                }
-                Poll::Pending
-            }
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before && !self.write_stuck
+        {
+            // A new request: its answer gets a fresh write deadline.
+            self.write_deadline = None;
         }
+        result
     }
 }
 
@@ -148,10 +134,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        // Writing means the connection is not idle.
-        self.idle_deadline = None;
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(result) => {
+                self.write_stuck = false;
                 // Progress does not extend the deadline: a client reading one byte a second
                 // would otherwise hold the connection for ever.
                 if self.write_expired(cx) {
@@ -162,7 +147,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
             Poll::Pending if self.write_expired(cx) => {
                 Poll::Ready(Err(timed_out("the client did not read its answers")))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.write_stuck = true;
+                Poll::Pending
+            }
         }
     }
 
@@ -171,7 +159,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
             Poll::Pending if self.write_expired(cx) => {
                 Poll::Ready(Err(timed_out("the client did not read its answers")))
             }
-            other => other,
+            Poll::Pending => {
+                self.write_stuck = true;
+                Poll::Pending
+            }
+            other => {
+                self.write_stuck = false;
+                other
+            }
         }
     }
 
@@ -184,9 +179,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.idle_deadline = None;
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(result) => {
+                self.write_stuck = false;
                 if self.write_expired(cx) {
                     return Poll::Ready(Err(timed_out("the client did not read its answers")));
                 }
@@ -195,7 +190,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
             Poll::Pending if self.write_expired(cx) => {
                 Poll::Ready(Err(timed_out("the client did not read its answers")))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.write_stuck = true;
+                Poll::Pending
+            }
         }
     }
 

@@ -121,7 +121,7 @@ pub(crate) async fn serve(
                 Ok::<_, Infallible>(response)
             }
         });
-        let io = Guarded::new(stream, web.write_timeout, web.idle_timeout);
+        let io = Guarded::new(stream, web.write_timeout);
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(web.header_read_timeout)

@@ -266,21 +266,36 @@ impl WebSecurity {
         let (fingerprint, result) = load(&self.path);
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).1 = fingerprint;
         let was_tls = self.active().tls.is_some();
+        let had_users = self.active().users.is_some();
         let result = result.and_then(|active| {
-            if active.tls.is_some() == was_tls {
-                return Ok(active);
-            }
-            Err(WebConfigError::Invalid {
-                path: self.path.clone(),
-                problems: vec![Problem {
-                    key: "tls_server_config".to_owned(),
-                    message: format!(
+            let refuse = |key: &str, message: String| {
+                Err(WebConfigError::Invalid {
+                    path: self.path.clone(),
+                    problems: vec![Problem {
+                        key: key.to_owned(),
+                        message,
+                    }],
+                })
+            };
+            if active.tls.is_some() != was_tls {
+                return refuse(
+                    "tls_server_config",
+                    format!(
                         "TLS was {} at start-up; switching it {} needs a restart",
                         if was_tls { "on" } else { "off" },
                         if was_tls { "off" } else { "on" },
                     ),
-                }],
-            })
+                );
+            }
+            // A file caught half-written could otherwise open /metrics to anyone until the
+            // next change: turning authentication off is a restart's decision too.
+            if had_users && active.users.is_none() {
+                return refuse(
+                    "basic_auth_users",
+                    "basic authentication was on; turning it off needs a restart".to_owned(),
+                );
+            }
+            Ok(active)
         });
         match result {
             Ok(active) => {
@@ -1311,10 +1326,12 @@ mod tests {
         security.reload_if_changed();
         assert_eq!(users_of(&security), "Some([\"bob\"])");
 
-        // No users any more: authentication off, as the file now says.
+        // No users any more (say, the file caught half-written): authentication stays on until
+        // a restart says otherwise.
         std::fs::write(&path, TLS).unwrap();
         security.reload_if_changed();
-        assert!(!security.auth_enabled());
+        assert!(security.auth_enabled());
+        assert_eq!(users_of(&security), "Some([\"bob\"])");
     }
 
     #[test]

@@ -263,12 +263,12 @@ async fn an_iam_outage_keeps_the_last_data_and_the_exporter_recovers() {
 
     moto.restart().await;
     Seed(moto.iam()).user_with_keys("back", "/", 1, 0).await;
-    // A refresh may land between moto's restart and the seeding: wait for the seeded state,
-    // not for the first success.
+    // A refresh may land between moto's restart and the seeding, or between the user's
+    // creation and its key's: wait for the seeded state, not for the first success.
     let scrape = app
-        .wait_for("the recovery with the re-seeded user", |s| {
+        .wait_for("the recovery with the re-seeded user and key", |s| {
             s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(1.0)
-                && active_keys(s, "back").is_some()
+                && active_keys(s, "back") == Some(1.0)
         })
         .await;
     assert_eq!(active_keys(&scrape, "back"), Some(1.0));

@@ -175,7 +175,7 @@ fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
         .map(|op| format!("organizations:{op}"))
         .collect();
     discovery.sort();
-    assert_eq!(discovery.len(), 4, "{discovery:?}");
+    assert_eq!(discovery.len(), 3, "{discovery:?}");
     assert_eq!(allowed("organizations-discovery-policy.json"), discovery);
 
     // Roles are assumed by the SDK's provider, not an `OP` of ours: AssumeRole, and TagSession

@@ -373,18 +373,14 @@ async fn shards_are_disjoint_complete_and_stable() {
         .iter()
         .filter(|id| owners[0][*id] != owners[1][*id])
         .collect();
+    // Only what the new replica takes moves. How many moves depends on the random IDs moto
+    // gives (about a third on average); the share is checked on fixed IDs in the unit tests.
     for id in &moved {
         assert_eq!(
             owners[1][*id], 2,
             "{id} moved between the first two replicas"
         );
     }
-    assert!(
-        moved.len() <= all.len() / 2,
-        "{} of {} moved",
-        moved.len(),
-        all.len()
-    );
 }
 
 /// `[[accounts]]` keeps working beside discovery: an account outside the organization is
