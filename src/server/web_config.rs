@@ -1404,6 +1404,35 @@ mod tests {
         }
     }
 
+    /// The compose stack's file: basic authentication only, and the password its Prometheus
+    /// sends (compose/prometheus.yml) matches the hash.
+    #[test]
+    fn the_compose_stacks_web_config_matches_its_prometheus() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("deploy/compose/web-config.yml")).unwrap();
+        let value: Value = serde_yaml::from_str(&text).unwrap();
+        let parsed = parse(&value, Path::new("/etc/iam-key-exporter")).unwrap();
+        assert!(parsed.tls.is_none());
+        let prometheus: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(root.join("deploy/compose/prometheus.yml")).unwrap(),
+        )
+        .unwrap();
+        let auth = &prometheus["scrape_configs"][0]["basic_auth"];
+        let (user, password) = (
+            auth["username"].as_str().unwrap(),
+            auth["password"].as_str().unwrap(),
+        );
+        let hash = text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(&format!("{user}: ")))
+            .unwrap();
+        assert!(
+            bcrypt::verify(password, hash).unwrap(),
+            "the demo password matches its hash"
+        );
+        assert_eq!(parsed.users.unwrap().keys().collect::<Vec<_>>(), [user]);
+    }
+
     #[test]
     fn a_missing_file_is_named() {
         let err = load(Path::new("/nonexistent/web.yml")).1.unwrap_err();
