@@ -105,6 +105,23 @@ impl<T> Guarded<T> {
     }
 }
 
+impl<T> Guarded<T> {
+    /// What a write's outcome means under the deadline: progress does not extend it (a client
+    /// reading one byte a second would otherwise hold the connection for ever), and a write
+    /// still stuck when it passes fails.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        self.write_stuck = result.is_pending();
+        if self.write_expired(cx) {
+            return Poll::Ready(Err(timed_out("the client did not read its answers")));
+        }
+        result
+    }
+}
+
 fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
 }
@@ -134,24 +151,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(result) => {
-                self.write_stuck = false;
-                // Progress does not extend the deadline: a client reading one byte a second
-                // would otherwise hold the connection for ever.
-                if self.write_expired(cx) {
-                    return Poll::Ready(Err(timed_out("the client did not read its answers")));
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.write_expired(cx) => {
-                Poll::Ready(Err(timed_out("the client did not read its answers")))
-            }
-            Poll::Pending => {
-                self.write_stuck = true;
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.after_write(cx, result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -179,22 +180,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                self.write_stuck = false;
-                if self.write_expired(cx) {
-                    return Poll::Ready(Err(timed_out("the client did not read its answers")));
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.write_expired(cx) => {
-                Poll::Ready(Err(timed_out("the client did not read its answers")))
-            }
-            Poll::Pending => {
-                self.write_stuck = true;
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

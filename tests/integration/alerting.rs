@@ -17,7 +17,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::helpers::{eventually, free_port, get, project_dir, run, spawn_app, temp_dir, tool};
+use crate::helpers::{
+    eventually, free_port, get, percent_encode, project_dir, run, spawn_app, temp_dir, tool,
+};
 use crate::moto::{Moto, Seed};
 
 const RULES: &str = "deploy/prometheus/iam-key-exporter.rules.yml";
@@ -144,17 +146,6 @@ fn notified(received: &Mutex<Vec<Value>>, user: &str, status: &str) -> bool {
             })
         })
     })
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// Runs a PromQL query (instant, or over the last minute) and returns the result list.

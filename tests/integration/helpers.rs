@@ -258,3 +258,15 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (for query strings).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

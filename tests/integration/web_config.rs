@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::fake_iam::FakeIam;
 use crate::helpers::{
-    eventually, free_port, populated, run, spawn_with_fake, temp_dir, tool, Scrape, TestApp,
+    eventually, free_port, percent_encode, populated, run, spawn_with_fake, temp_dir, tool, Scrape,
+    TestApp,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_iam-key-exporter");
@@ -504,17 +505,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The value of the one series `expr` returns, if exactly one.
