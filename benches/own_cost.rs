@@ -252,21 +252,11 @@ async fn measure(
     let fake_cpu_before = process_cpu("self")?.0;
     let machine_cpu_before = machine_busy_cpu()?;
 
-    let mut command = Command::new(binary);
+    let mut command = exporter_command(binary, &fake.endpoint());
     command
-        .env_clear()
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:0")
-        .env("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")
         .env("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "10m")
         .env("IAM_KEY_EXPORTER_LOG__FORMAT", "logfmt")
         .env("IAM_KEY_EXPORTER_LOG__LEVEL", "info")
-        .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", fake.endpoint())
         // 100,000 users make a credential report of some 40 MB, over the default cap.
         .env("IAM_KEY_EXPORTER_AWS__MAX_RESPONSE_SIZE", "128MiB");
     for (key, value) in variant.settings() {
@@ -300,6 +290,24 @@ async fn measure(
         ));
     }
     Ok(sample)
+}
+
+/// The exporter as a child against the fake at `endpoint`: an environment of its own (dummy
+/// credentials, nothing of the user's AWS set-up), a free port, one refresh at start.
+fn exporter_command(binary: &Path, endpoint: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:0")
+        .env("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")
+        .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", endpoint);
+    command
 }
 
 /// Reads the child's stderr to the end (so it never blocks), keeping the last lines, and
@@ -888,21 +896,11 @@ mod organization {
         let started = Instant::now();
         let mut children = Vec::new();
         for index in 0..replicas {
-            let mut command = Command::new(binary);
+            let mut command = exporter_command(binary, &fake.endpoint());
             command
-                .env_clear()
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("AWS_CONFIG_FILE", "/dev/null")
-                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
                 .env("IAM_KEY_EXPORTER_CONFIG_FILE", &config)
-                .env("IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS", "127.0.0.1:0")
-                .env("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")
                 .env("IAM_KEY_EXPORTER_REFRESH__TIMEOUT", "1h")
                 .env("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false")
-                .env("IAM_KEY_EXPORTER_AWS__ENDPOINT_URL", fake.endpoint())
                 .env("IAM_KEY_EXPORTER_SHARDING__COUNT", replicas.to_string())
                 .env("IAM_KEY_EXPORTER_SHARDING__INDEX", index.to_string());
             let mut child = command

@@ -140,10 +140,8 @@ async fn a_bad_config_exits_2_naming_the_key_before_binding_the_port() {
     drop(held);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
-    let moto = Moto::start().await;
-    Seed(moto.iam()).user_with_keys("one", "/", 1, 0).await;
+/// The exporter as a daemon against `moto`, its standard error piped, once it is ready.
+async fn ready_daemon(moto: &Moto) -> (tokio::process::Child, std::net::SocketAddr) {
     let port = free_port();
     let mut command = tokio::process::Command::new(BINARY);
     command
@@ -163,6 +161,14 @@ async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
             .is_ok_and(|response| response.status == 200)
     })
     .await;
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_exporter_gracefully_with_exit_0() {
+    let moto = Moto::start().await;
+    Seed(moto.iam()).user_with_keys("one", "/", 1, 0).await;
+    let (child, _) = ready_daemon(&moto).await;
     let pid = child.id().unwrap().to_string();
     let (code, _, _) = run(Path::new("kill"), &["-TERM", &pid], &[], true).await;
     assert_eq!(code, 0);
@@ -322,26 +328,8 @@ async fn sighup_is_logged_and_ignored_and_the_exporter_keeps_serving() {
     use tokio::io::AsyncBufReadExt;
     let moto = Moto::start().await;
     Seed(moto.iam()).user_with_keys("one", "/", 1, 0).await;
-    let port = free_port();
-    let mut command = tokio::process::Command::new(BINARY);
-    command
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in aws_env(&moto.endpoint()) {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().unwrap();
+    let (mut child, addr) = ready_daemon(&moto).await;
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = ([127, 0, 0, 1], port).into();
-    crate::helpers::eventually("readiness", Duration::from_secs(30), || async {
-        iam_key_exporter_testkit::try_request(addr, "GET", "/-/ready", &[])
-            .await
-            .is_ok_and(|response| response.status == 200)
-    })
-    .await;
     let pid = child.id().unwrap().to_string();
     let (code, _, _) = run(Path::new("kill"), &["-HUP", &pid], &[], true).await;
     assert_eq!(code, 0);
