@@ -266,6 +266,7 @@ async fn build_source(
     source::build(
         Account::new(iam, account.account_id.clone(), last_failure),
         &config.collector,
+        source::Exemptions::new(&config.exemptions, &config.collector),
     )
 }
 

@@ -24,6 +24,7 @@ use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
 use crate::refresh::Refresher;
+use crate::remediate::{self, Options as RemediateOptions, Remediation};
 use crate::server;
 
 /// Everything that can end the program with an error; [`Error::exit_code`] is the one map
@@ -58,7 +59,10 @@ pub enum Error {
     /// `check` could not discover the organization's accounts.
     #[error("cannot discover the organization's accounts")]
     Discovery(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// `check` could not write its report.
+    /// `remediate` could not re-read a user it was to plan for.
+    #[error("cannot re-read an offender's access keys")]
+    Remediate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// `check` or `remediate` could not write its report.
     #[error("cannot write the report to standard output")]
     Output(#[source] std::io::Error),
 }
@@ -220,4 +224,15 @@ pub async fn audit(config: &Config) -> Result<Findings, Error> {
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
     Ok(check::run(&sources, config.refresh.timeout).await?)
+}
+
+/// `remediate`: the audit of `check`, then the remediation of what it found.
+pub async fn remediate(config: &Config, options: RemediateOptions) -> Result<Remediation, Error> {
+    let sources = accounts::watched(config, Arc::new(Uncounted), None)
+        .await
+        .map_err(|err| Error::Discovery(Box::new(err)))?;
+    let findings = check::run(&sources, config.refresh.timeout).await?;
+    remediate::run(&sources, &findings, options)
+        .await
+        .map_err(|err| Error::Remediate(Box::new(err)))
 }

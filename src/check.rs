@@ -1,6 +1,7 @@
 //! `check`: the one-shot audit. One collection per account, then the offenders (users with
 //! more than one active key) with their keys and what to do about them, as a table for people
-//! or JSON for pipelines. The exit code says whether the control holds.
+//! or JSON for pipelines; exempt users are listed apart. The exit code says whether the control
+//! holds: it does when every offender is exempt.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -8,15 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
+use crate::controls::{ONE_ACTIVE_KEY, RELATED};
+use crate::snapshot::{AccessKey, AccountSnapshot, Exemption, KeyStatus, User};
 use crate::source::{collect_within, Source, SourceError};
 
-/// The control, as CIS numbers it.
-pub(crate) const CONTROL: &str = "CIS AWS Foundations Benchmark 1.13 (v1.4-v3.0) / 1.12 (v5): \
-                           ensure there is only one active access key for any single IAM user";
-
 /// Keys older than this should be rotated (CIS "access keys are rotated every 90 days").
-const MAX_KEY_AGE: Duration = Duration::from_secs(90 * 86_400);
+pub(crate) const MAX_KEY_AGE: Duration = Duration::from_secs(90 * 86_400);
 
 /// The advice the control's remediation gives.
 pub(crate) const REMEDIATION: &str =
@@ -169,7 +167,7 @@ pub(crate) fn deactivate_command(user: &str, key_id: &str) -> String {
 /// Quotes `text` as one shell word: as it is when every character is plain (IAM names mostly
 /// are), in single quotes otherwise, and in bash's `$'...'` form, with escapes, when it holds a
 /// control character (a newline, an escape), which must never reach a terminal or a shell raw.
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_+=,.@/:-".contains(c);
     if !text.is_empty() && text.chars().all(plain) {
         return text.to_owned();
@@ -195,7 +193,7 @@ fn shell_quote(text: &str) -> String {
 
 /// A table cell: control characters escaped, so a name cannot split a row or move the
 /// terminal's cursor.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     if text.chars().any(char::is_control) {
         text.chars()
             .map(|c| {
@@ -213,28 +211,86 @@ fn cell(text: &str) -> String {
 
 /// RFC 3339 for a time AWS gave; clamped to what the format can show (years 1970-9999), so an
 /// absurd date from the service is printed oddly instead of crashing the check.
-fn rfc3339(seconds: i64) -> String {
+pub(crate) fn rfc3339(seconds: i64) -> String {
     const LAST_SECOND_OF_9999: i64 = 253_402_300_799;
     let time = UNIX_EPOCH + Duration::from_secs(seconds.clamp(0, LAST_SECOND_OF_9999) as u64);
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-fn now_seconds(time: SystemTime) -> i64 {
+pub(crate) fn now_seconds(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// What an exemption that is not honoured says, for the offender's row: `tag exemption
+/// expired 2026-12-31T00:00:00Z`, `config exemption invalid: too_far_ahead`.
+pub(crate) fn unhonoured(exemption: &Exemption) -> String {
+    match &exemption.grant {
+        Ok(grant) => format!(
+            "{} exemption expired {}",
+            exemption.source.as_str(),
+            rfc3339(grant.expires)
+        ),
+        Err(problem) => format!(
+            "{} exemption invalid: {}",
+            exemption.source.as_str(),
+            problem.as_str()
+        ),
+    }
+}
+
+/// An exemption as JSON: where it comes from and what it says, or why it is not honoured.
+pub(crate) fn exemption_json(exemption: &Exemption, now: i64) -> Value {
+    match &exemption.grant {
+        Ok(grant) => json!({
+            "source": exemption.source.as_str(),
+            "expires": rfc3339(grant.expires),
+            "expired": now >= grant.expires,
+            "reason": grant.reason,
+            "owner": grant.owner,
+        }),
+        Err(problem) => json!({
+            "source": exemption.source.as_str(),
+            "invalid": problem.as_str(),
+        }),
+    }
+}
+
 impl Findings {
-    /// Whether no user in any account has more than one active key.
-    pub fn compliant(&self) -> bool {
+    /// When the check ran, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        now_seconds(self.checked_at)
+    }
+
+    /// Every user with more than one active key, with its account, exempt or not.
+    pub(crate) fn all_offenders(&self) -> impl Iterator<Item = (&AccountSnapshot, &User)> {
         self.snapshots
             .iter()
-            .all(|s| s.users_with_multiple_active_keys() == 0)
+            .flat_map(|s| s.offenders().map(move |user| (s, user)))
+    }
+
+    /// The offenders no exemption covers at the time of the check.
+    pub(crate) fn violations(&self) -> impl Iterator<Item = (&AccountSnapshot, &User)> {
+        let now = self.now();
+        self.all_offenders()
+            .filter(move |(_, user)| user.exempt_at(now).is_none())
+    }
+
+    /// The offenders an exemption covers, each with the exemption that does.
+    pub(crate) fn exempt(&self) -> impl Iterator<Item = (&AccountSnapshot, &User, &Exemption)> {
+        let now = self.now();
+        self.all_offenders()
+            .filter_map(move |(s, user)| user.exempt_at(now).map(|e| (s, user, e)))
+    }
+
+    /// Whether no user in any account has more than one active key, exemptions aside.
+    pub fn compliant(&self) -> bool {
+        self.violations().next().is_none()
     }
 
     /// The JSON document of `check --output json`.
     pub fn to_json(&self) -> Value {
-        let now = now_seconds(self.checked_at);
+        let now = self.now();
         let accounts: Vec<Value> = self
             .snapshots
             .iter()
@@ -249,9 +305,7 @@ impl Findings {
             })
             .collect();
         let offenders: Vec<Value> = self
-            .snapshots
-            .iter()
-            .flat_map(|s| s.offenders().map(move |user| (s, user)))
+            .violations()
             .map(|(s, user)| {
                 let keys: Vec<Value> = advise(user, now)
                     .into_iter()
@@ -274,30 +328,50 @@ impl Findings {
                     "path": user.path,
                     "active_access_keys": user.active_access_keys(),
                     "access_keys": keys,
+                    "exemptions_not_honoured": user
+                        .exemptions
+                        .iter()
+                        .map(|e| exemption_json(e, now))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let exempt: Vec<Value> = self
+            .exempt()
+            .map(|(s, user, exemption)| {
+                json!({
+                    "account_id": s.account_id,
+                    "user": user.name,
+                    "path": user.path,
+                    "active_access_keys": user.active_access_keys(),
+                    "exemption": exemption_json(exemption, now),
                 })
             })
             .collect();
         json!({
             "compliant": self.compliant(),
-            "control": CONTROL,
+            "control": ONE_ACTIVE_KEY.to_json(),
+            "related_controls": RELATED.map(|control| control.to_json()),
             "checked_at": rfc3339(now),
             "accounts": accounts,
             "offenders": offenders,
+            "exempt": exempt,
             "remediation": REMEDIATION,
         })
     }
 
     /// The text of `check --output table`.
     pub fn to_table(&self) -> String {
-        let now = now_seconds(self.checked_at);
+        let now = self.now();
         let mut out = String::new();
         let users: usize = self.snapshots.iter().map(|s| s.users.len()).sum();
-        let offenders: usize = self
-            .snapshots
-            .iter()
-            .map(|s| s.users_with_multiple_active_keys())
-            .sum();
-        let _ = writeln!(out, "Control: {CONTROL}");
+        let offenders = self.violations().count();
+        let _ = writeln!(
+            out,
+            "Control: {} ({})",
+            ONE_ACTIVE_KEY.title,
+            ONE_ACTIVE_KEY.describe()
+        );
         let _ = writeln!(
             out,
             "Checked {users} users in {} account(s) at {}.",
@@ -305,13 +379,54 @@ impl Findings {
             rfc3339(now)
         );
         if offenders == 0 {
-            let _ = writeln!(out, "PASS: no user has more than one active access key.");
-            return out;
+            let _ = writeln!(
+                out,
+                "PASS: no user has more than one active access key, exemptions aside."
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "FAIL: {offenders} user(s) have more than one active access key.\n"
+            );
+            self.offender_table(&mut out, now);
         }
-        let _ = writeln!(
-            out,
-            "FAIL: {offenders} user(s) have more than one active access key.\n"
-        );
+        let exempt: Vec<[String; 7]> = self
+            .exempt()
+            .map(|(s, user, exemption)| {
+                let grant = exemption.grant.as_ref().ok();
+                [
+                    cell(&s.account_id),
+                    cell(&user.name),
+                    user.active_access_keys().to_string(),
+                    exemption.source.as_str().to_owned(),
+                    grant.map_or_else(String::new, |g| rfc3339(g.expires)),
+                    cell(grant.map_or("", |g| g.owner.as_str())),
+                    cell(grant.map_or("", |g| g.reason.as_str())),
+                ]
+            })
+            .collect();
+        if !exempt.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nEXEMPT: {} user(s) with more than one active access key, until their exemption expires:\n",
+                exempt.len()
+            );
+            let header = [
+                "ACCOUNT",
+                "USER",
+                "ACTIVE KEYS",
+                "SOURCE",
+                "EXPIRES",
+                "OWNER",
+                "REASON",
+            ];
+            write_columns(&mut out, &header, &exempt);
+        }
+        out
+    }
+
+    /// The offenders' keys with advice, the exemptions not honoured, and the commands.
+    fn offender_table(&self, out: &mut String, now: i64) {
         let header = [
             "ACCOUNT",
             "USER",
@@ -325,56 +440,77 @@ impl Findings {
         ];
         let mut rows: Vec<[String; 9]> = Vec::new();
         let mut commands = Vec::new();
-        for snapshot in &self.snapshots {
-            for user in snapshot.offenders() {
-                for (key, advice) in advise(user, now) {
-                    rows.push([
-                        cell(&snapshot.account_id),
-                        cell(&user.name),
-                        cell(&user.path),
-                        cell(&key.id),
-                        key.status.as_str().to_owned(),
-                        rfc3339(key.created),
-                        (now.saturating_sub(key.created).max(0) / 86_400).to_string(),
-                        key.last_used.map_or_else(|| "never".to_owned(), rfc3339),
-                        advice.as_str().to_owned(),
-                    ]);
-                    if advice == Advice::Deactivate {
-                        commands.push(deactivate_command(&user.name, &key.id));
-                    }
+        let mut unhonoured_lines = Vec::new();
+        for (snapshot, user) in self.violations() {
+            for exemption in &user.exemptions {
+                unhonoured_lines.push(format!(
+                    "  {} {}: {}",
+                    cell(&snapshot.account_id),
+                    cell(&user.name),
+                    unhonoured(exemption)
+                ));
+            }
+            for (key, advice) in advise(user, now) {
+                rows.push([
+                    cell(&snapshot.account_id),
+                    cell(&user.name),
+                    cell(&user.path),
+                    cell(&key.id),
+                    key.status.as_str().to_owned(),
+                    rfc3339(key.created),
+                    (now.saturating_sub(key.created).max(0) / 86_400).to_string(),
+                    key.last_used.map_or_else(|| "never".to_owned(), rfc3339),
+                    advice.as_str().to_owned(),
+                ]);
+                if advice == Advice::Deactivate {
+                    commands.push(deactivate_command(&user.name, &key.id));
                 }
             }
         }
-        let widths: Vec<usize> = (0..header.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|row| row[i].len())
-                    .chain([header[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut line = |cells: Vec<&str>| {
-            let text: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            let _ = writeln!(out, "{}", text.join("  ").trim_end());
-        };
-        line(header.to_vec());
-        for row in &rows {
-            line(row.iter().map(String::as_str).collect());
+        write_columns(out, &header, &rows);
+        if !unhonoured_lines.is_empty() {
+            let _ = writeln!(out, "\nExemptions not honoured:");
+            for line in unhonoured_lines {
+                let _ = writeln!(out, "{line}");
+            }
         }
         let _ = writeln!(out, "\nRemediation: {REMEDIATION}");
         let _ = writeln!(
             out,
-            "Once the kept key is confirmed in use, deactivate the others:"
+            "Once the kept key is confirmed in use, deactivate the others (or run `iam-key-exporter remediate`):"
         );
         for command in commands {
             let _ = writeln!(out, "  {command}");
         }
-        out
+    }
+}
+
+/// Aligned columns under a header, two spaces apart, no trailing blanks.
+pub(crate) fn write_columns<const N: usize>(
+    out: &mut String,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
     }
 }
 
@@ -399,6 +535,7 @@ mod tests {
             name: "u".to_owned(),
             path: "/".to_owned(),
             access_keys: keys,
+            ..User::default()
         };
         advise(&user, NOW)
             .into_iter()
@@ -486,6 +623,7 @@ mod tests {
                         key("AKIAOLD", KeyStatus::Active, 200, None),
                         key("AKIANEW", KeyStatus::Active, 1, Some(NOW)),
                     ],
+                    ..User::default()
                 }],
                 root_access_keys_present: Some(false),
             }],

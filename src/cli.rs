@@ -13,6 +13,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command as ClapCommand};
 use crate::check::OutputFormat;
 use crate::config::settings::{self, FlagScope};
 use crate::config::{Overrides, CONFIG_FILE_ENV};
+use crate::remediate::Options as RemediateOptions;
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -33,10 +34,14 @@ pub enum Command {
         /// `--output`.
         output: OutputFormat,
     },
+    /// `remediate`: plan (and with `--apply`, make) the control's remediation.
+    Remediate(RemediateOptions),
 }
 
 const CONFIG_FILE: &str = "config.file";
 const OUTPUT: &str = "output";
+const APPLY: &str = "apply";
+const MIN_IDLE: &str = "min-idle";
 
 /// The clap command, with every flag from the settings table.
 pub(crate) fn command() -> ClapCommand {
@@ -56,18 +61,44 @@ pub(crate) fn command() -> ClapCommand {
         .value_parser(clap::value_parser!(PathBuf))
         .help("Configuration file, TOML or YAML by extension.")
         .global(true);
+    let output = Arg::new(OUTPUT)
+        .long(OUTPUT)
+        .value_name("FORMAT")
+        .value_parser(PossibleValuesParser::new(OutputFormat::NAMES))
+        .default_value(OutputFormat::Table.as_str())
+        .help("Output format: `table` for people, `json` for pipelines.");
     let mut check = ClapCommand::new("check")
         .about(
-            "Audit once and exit: 0 when every user has at most one active key, 1 when some \
-             user has more, 2 on error",
+            "Audit once and exit: 0 when every user has at most one active key (or is exempt), \
+             1 when some user has more, 2 on error",
+        )
+        .arg(output.clone());
+    let mut remediate = ClapCommand::new("remediate")
+        .about(
+            "For each user with more than one active key and no exemption: keep the active key \
+             used most recently (if younger than 90 days) and make the others inactive, never \
+             deleting and never touching a key used within --min-idle. A dry run unless \
+             --apply. Exit: 0 nothing left to do, 1 something planned, refused or failed, \
+             2 error",
+        )
+        .arg(output)
+        .arg(
+            Arg::new(APPLY)
+                .long(APPLY)
+                .action(ArgAction::SetTrue)
+                .help("Make the changes (UpdateAccessKey --status Inactive), then list each user's keys again to confirm."),
         )
         .arg(
-            Arg::new(OUTPUT)
-                .long(OUTPUT)
-                .value_name("FORMAT")
-                .value_parser(PossibleValuesParser::new(OutputFormat::NAMES))
-                .default_value(OutputFormat::Table.as_str())
-                .help("Output format: `table` for people, `json` for pipelines."),
+            Arg::new(MIN_IDLE)
+                .long(MIN_IDLE)
+                .value_name("DURATION")
+                .value_parser(|text: &str| {
+                    humantime::parse_duration(text).map_err(|err| {
+                        format!("expected a duration like `24h` or `7d`: {err}")
+                    })
+                })
+                .default_value("24h")
+                .help("Never deactivate a key used more recently than this."),
         );
     let mut root = ClapCommand::new("iam-key-exporter")
         .version(env!("CARGO_PKG_VERSION"))
@@ -79,11 +110,12 @@ pub(crate) fn command() -> ClapCommand {
             Some((_, FlagScope::Global)) => {
                 root = root.arg(flag(setting));
                 check = check.arg(flag(setting));
+                remediate = remediate.arg(flag(setting));
             }
             None => {}
         }
     }
-    root.subcommand(check)
+    root.subcommand(check).subcommand(remediate)
 }
 
 /// The placeholder in `--help`: `DURATION`, `ADDRESS`, ...
@@ -117,6 +149,20 @@ impl Cli {
                     .and_then(|name| OutputFormat::parse(name))
                     .unwrap_or(OutputFormat::Table);
                 (Command::Check { output }, Some(sub))
+            }
+            Some(("remediate", sub)) => {
+                let options = RemediateOptions {
+                    apply: sub.get_flag(APPLY),
+                    min_idle: sub
+                        .get_one::<std::time::Duration>(MIN_IDLE)
+                        .copied()
+                        .unwrap_or(std::time::Duration::from_secs(86_400)),
+                    output: sub
+                        .get_one::<String>(OUTPUT)
+                        .and_then(|name| OutputFormat::parse(name))
+                        .unwrap_or(OutputFormat::Table),
+                };
+                (Command::Remediate(options), Some(sub))
             }
             _ => (Command::Serve, None),
         };
@@ -218,5 +264,34 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = Cli::parse_from(["iam-key-exporter", "check", "--output", "xml"]).unwrap_err();
         assert!(err.to_string().contains("table"), "{err}");
+    }
+
+    #[test]
+    fn remediate_is_a_dry_run_unless_told_to_apply() {
+        let cli = Cli::parse_from(["iam-key-exporter", "remediate"]).unwrap();
+        let Command::Remediate(options) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(!options.apply);
+        assert_eq!(options.min_idle, std::time::Duration::from_secs(86_400));
+        let cli = Cli::parse_from([
+            "iam-key-exporter",
+            "remediate",
+            "--apply",
+            "--min-idle=7d",
+            "--output=json",
+            "--log.level=warn",
+        ])
+        .unwrap();
+        let Command::Remediate(options) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(options.apply);
+        assert_eq!(options.min_idle, std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(options.output, OutputFormat::Json);
+        let err =
+            Cli::parse_from(["iam-key-exporter", "remediate", "--min-idle", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("24h"), "{err}");
+        assert_eq!(err.exit_code(), 2);
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! 1. Leaves, importing no other module: `snapshot` (the plain data a refresh produces; no AWS
 //!    or Prometheus types), `arn` (IAM ARNs and account IDs), `error` (cause chains),
-//!    `health` (the readiness flag).
+//!    `health` (the readiness flag), `controls` (the benchmark controls findings map to).
 //! 2. `config`: flags, environment and file layered into one validated [`Config`]; every
 //!    setting is defined once in its `settings` table.
 //! 3. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
@@ -22,8 +22,9 @@
 //! 6. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
 //! 7. `server`: the HTTP server that hands out the pre-rendered body.
 //! 8. `refresh`: the loop that ties sources to the exposition; `check`: the one-shot audit.
-//! 9. `cli` and `telemetry`: the command line and logging.
-//! 10. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
+//! 9. `remediate`: the control's remediation, planned from a `check` and, when asked, applied.
+//! 10. `cli` and `telemetry`: the command line and logging.
+//! 11. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
 //!     type `main` maps to an exit code.
 
 mod accounts;
@@ -33,19 +34,23 @@ mod aws;
 mod check;
 mod cli;
 mod config;
+mod controls;
 mod error;
 mod exposition;
 mod health;
 mod refresh;
+mod remediate;
 mod server;
 mod snapshot;
 mod source;
 pub mod telemetry;
 
-pub use app::{audit, Application, Error};
+pub use app::{audit, remediate, Application, Error};
 pub use check::{Findings, OutputFormat};
 pub use cli::{Cli, Command};
 pub use config::{
-    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, KeyError, KeySeries, LogConfig,
-    LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind, WebConfig,
+    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, ExemptionConfig, KeyError,
+    KeySeries, LogConfig, LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind, UserMatch,
+    WebConfig,
 };
+pub use remediate::{Options as RemediateOptions, Remediation};

@@ -1,11 +1,14 @@
 //! The `iam-key-exporter` binary: parse, configure, run, and map the outcome to an exit code
-//! in one place: 0 ok (and `check` found no violation), 1 `check` found violations, 2 any
-//! error (usage, configuration, a port that cannot be bound, AWS unreachable in `check`).
+//! in one place: 0 ok (and `check` found no violation, `remediate` nothing left to do), 1
+//! `check` found violations or `remediate` left something to do, 2 any error (usage,
+//! configuration, a port that cannot be bound, AWS unreachable in `check` or `remediate`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use iam_key_exporter::{audit, telemetry, Application, Cli, Command, Config, Error, OutputFormat};
+use iam_key_exporter::{
+    audit, remediate, telemetry, Application, Cli, Command, Config, Error, OutputFormat,
+};
 
 fn main() -> ExitCode {
     match run() {
@@ -38,19 +41,31 @@ fn run() -> Result<ExitCode, Error> {
                 OutputFormat::Table => findings.to_table(),
                 OutputFormat::Json => format!("{:#}\n", findings.to_json()),
             };
-            // A reader that stops early (`| head`) is no failure of the audit.
-            match std::io::stdout().lock().write_all(report.as_bytes()) {
-                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(Error::Output(err))
-                }
-                _ => {}
-            }
-            Ok(if findings.compliant() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            print(&report)?;
+            Ok(verdict(findings.compliant()))
         }),
+        Command::Remediate(options) => runtime.block_on(async {
+            let remediation = remediate(&config, options).await?;
+            print(&remediation.render())?;
+            Ok(verdict(remediation.nothing_left()))
+        }),
+    }
+}
+
+/// Writes a report to standard output; a reader that stops early (`| head`) is no failure.
+fn print(report: &str) -> Result<(), Error> {
+    match std::io::stdout().lock().write_all(report.as_bytes()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(err)),
+        _ => Ok(()),
+    }
+}
+
+/// 0 when all is well, 1 when something is left (violations, or remediation to do).
+fn verdict(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

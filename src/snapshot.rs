@@ -54,7 +54,7 @@ pub(crate) struct AccessKey {
 }
 
 /// One IAM user and its access keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct User {
     /// The user name (up to 64 characters of `[\w+=,.@-]`).
     pub(crate) name: String,
@@ -62,6 +62,81 @@ pub(crate) struct User {
     pub(crate) path: String,
     /// All of the user's access keys, active or not (IAM allows two).
     pub(crate) access_keys: Vec<AccessKey>,
+    /// The exemptions that name this user, at most one per source; resolved only for
+    /// offenders, the only users an exemption changes anything for.
+    pub(crate) exemptions: Vec<Exemption>,
+}
+
+/// Where an exemption was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ExemptionSource {
+    /// An `[[exemptions]]` entry of the configuration file.
+    Config,
+    /// The user's own `iam-key-exporter:exempt-*` tags.
+    Tag,
+}
+
+impl ExemptionSource {
+    /// The `source` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ExemptionSource::Config => "config",
+            ExemptionSource::Tag => "tag",
+        }
+    }
+}
+
+/// One exemption of a user from the control, as declared; whether it still holds depends on
+/// the time it is asked ([`Exemption::holds_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Exemption {
+    /// Where it was declared.
+    pub(crate) source: ExemptionSource,
+    /// What was declared: the grant, or why it is not one.
+    pub(crate) grant: Result<Grant, InvalidExemption>,
+}
+
+/// A well-formed exemption: until when, why, and who answers for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// When it ends, Unix seconds.
+    pub(crate) expires: i64,
+    /// Why the user may hold more than one active key.
+    pub(crate) reason: String,
+    /// Who answers for it (a team, a person, a ticket queue).
+    pub(crate) owner: String,
+}
+
+/// Why a declared exemption is not honoured; a fixed set, as it becomes a label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InvalidExemption {
+    /// The expiry is not a date (`YYYY-MM-DD`) or an RFC 3339 time.
+    BadExpiry,
+    /// The expiry is further ahead than `collector.max_exemption` allows.
+    TooFarAhead,
+    /// The reason is missing or empty.
+    NoReason,
+    /// The owner is missing or empty.
+    NoOwner,
+}
+
+impl InvalidExemption {
+    /// The `problem` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            InvalidExemption::BadExpiry => "bad_expiry",
+            InvalidExemption::TooFarAhead => "too_far_ahead",
+            InvalidExemption::NoReason => "no_reason",
+            InvalidExemption::NoOwner => "no_owner",
+        }
+    }
+}
+
+impl Exemption {
+    /// Whether it exempts the user at `now` (Unix seconds): well-formed and not yet expired.
+    pub(crate) fn holds_at(&self, now: i64) -> bool {
+        self.grant.as_ref().is_ok_and(|grant| now < grant.expires)
+    }
 }
 
 impl User {
@@ -76,6 +151,14 @@ impl User {
     /// Whether the user breaks the control.
     pub(crate) fn is_offender(&self) -> bool {
         self.active_access_keys() > 1
+    }
+
+    /// The exemption that holds at `now`, the one that lasts longest when several do.
+    pub(crate) fn exempt_at(&self, now: i64) -> Option<&Exemption> {
+        self.exemptions
+            .iter()
+            .filter(|exemption| exemption.holds_at(now))
+            .max_by_key(|exemption| exemption.grant.as_ref().map_or(0, |grant| grant.expires))
     }
 }
 
@@ -130,6 +213,7 @@ mod tests {
             name: name.to_owned(),
             path: "/".to_owned(),
             access_keys: keys,
+            ..User::default()
         }
     }
 
@@ -183,5 +267,39 @@ mod tests {
         let names: Vec<_> = snapshot.offenders().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["b"]);
         assert_eq!(snapshot.users_with_multiple_active_keys(), 1);
+    }
+
+    #[test]
+    fn an_exemption_holds_until_it_expires_and_never_when_invalid() {
+        let grant = |expires| Exemption {
+            source: ExemptionSource::Config,
+            grant: Ok(Grant {
+                expires,
+                reason: "migration".to_owned(),
+                owner: "team".to_owned(),
+            }),
+        };
+        let mut bob = user("bob", vec![]);
+        bob.exemptions = vec![
+            grant(100),
+            grant(200),
+            Exemption {
+                source: ExemptionSource::Tag,
+                grant: Err(InvalidExemption::BadExpiry),
+            },
+        ];
+        assert_eq!(
+            bob.exempt_at(50)
+                .and_then(|e| e.grant.as_ref().ok())
+                .map(|g| g.expires),
+            Some(200)
+        );
+        assert_eq!(
+            bob.exempt_at(150)
+                .and_then(|e| e.grant.as_ref().ok())
+                .map(|g| g.expires),
+            Some(200)
+        );
+        assert!(bob.exempt_at(200).is_none(), "expired at its expiry");
     }
 }

@@ -11,6 +11,7 @@ mod capped;
 mod error;
 mod organizations;
 mod rate;
+mod write;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -331,6 +332,39 @@ impl Iam {
             .access_key_last_used()
             .and_then(|used| used.last_used_date())
             .map(|date| date.secs()))
+    }
+
+    /// A user's tags whose keys start with `prefix`, following pages (IAM allows 50 tags).
+    pub(crate) async fn list_user_tags(
+        &self,
+        user: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "ListUserTags";
+        let mut tags = Vec::new();
+        let mut marker = None;
+        loop {
+            let output = self.record(
+                OP,
+                self.iam
+                    .list_user_tags()
+                    .user_name(user)
+                    .set_marker(marker.take())
+                    .send()
+                    .await,
+            )?;
+            tags.extend(
+                output
+                    .tags()
+                    .iter()
+                    .filter(|tag| tag.key().starts_with(prefix))
+                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned())),
+            );
+            match output.marker().filter(|_| output.is_truncated()) {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(tags),
+            }
+        }
     }
 
     /// Whether the root user has an access key (`AccountAccessKeysPresent`).

@@ -11,6 +11,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer};
 
+use super::exemptions;
 use super::settings::{self, ACCOUNT_KEYS};
 use super::{ConfigError, KeyError, Overrides, CONFIG_FILE_ENV, ENV_PREFIX};
 
@@ -21,6 +22,8 @@ pub(super) struct Raw {
     pub values: BTreeMap<String, String>,
     /// One map per `[[accounts]]` entry.
     pub accounts: Vec<BTreeMap<String, String>>,
+    /// One map per `[[exemptions]]` entry.
+    pub exemptions: Vec<BTreeMap<String, String>>,
 }
 
 impl Raw {
@@ -139,12 +142,17 @@ impl Layered {
             });
         for (section, value) in &top {
             if section == "accounts" {
-                self.flatten_accounts(value, &mut raw, &mut errors);
+                raw.accounts = self.flatten_entries(section, ACCOUNT_KEYS, value, &mut errors);
+                continue;
+            }
+            if section == "exemptions" {
+                raw.exemptions =
+                    self.flatten_entries(section, exemptions::KEYS, value, &mut errors);
                 continue;
             }
             if !sections.contains(&section.as_str()) {
                 let mut allowed = sections.clone();
-                allowed.push("accounts");
+                allowed.extend(["accounts", "exemptions"]);
                 errors.push(self.error(
                     section,
                     format!("unknown key; allowed here: {}", allowed.join(", ")),
@@ -194,24 +202,32 @@ impl Layered {
         (raw, errors)
     }
 
-    fn flatten_accounts(&self, value: &Value, raw: &mut Raw, errors: &mut Vec<KeyError>) {
+    /// A list of tables (`[[accounts]]`, `[[exemptions]]`): one map of keys per entry.
+    fn flatten_entries(
+        &self,
+        section: &str,
+        keys: &[(&str, &str)],
+        value: &Value,
+        errors: &mut Vec<KeyError>,
+    ) -> Vec<BTreeMap<String, String>> {
         let Value::Array(_, entries) = value else {
             errors.push(self.error(
-                "accounts",
+                section,
                 format!(
-                    "expected a list of `[[accounts]]` entries, got {}",
+                    "expected a list of `[[{section}]]` entries, got {}",
                     shape(value)
                 ),
             ));
-            return;
+            return Vec::new();
         };
-        let allowed: Vec<&str> = ACCOUNT_KEYS.iter().map(|(key, _)| *key).collect();
+        let allowed: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+        let mut flattened = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            let mut account = BTreeMap::new();
+            let mut fields = BTreeMap::new();
             match entry {
                 Value::Dict(_, keys) => {
                     for (name, value) in keys {
-                        let key = format!("accounts.{index}.{name}");
+                        let key = format!("{section}.{index}.{name}");
                         if !allowed.contains(&name.as_str()) {
                             errors.push(self.error(
                                 &key,
@@ -221,7 +237,7 @@ impl Layered {
                         }
                         match scalar(value) {
                             Ok(Some(text)) => {
-                                account.insert(name.clone(), text);
+                                fields.insert(name.clone(), text);
                             }
                             Ok(None) => {}
                             Err(message) => errors.push(self.error(&key, message)),
@@ -231,12 +247,13 @@ impl Layered {
                 // `[[accounts]]` with no keys arrives as an empty table, or nothing at all.
                 Value::Empty(..) => {}
                 other => errors.push(self.error(
-                    &format!("accounts.{index}"),
+                    &format!("{section}.{index}"),
                     format!("expected a table of keys, got {}", shape(other)),
                 )),
             }
-            raw.accounts.push(account);
+            flattened.push(fields);
         }
+        flattened
     }
 
     fn error(&self, key: &str, message: String) -> KeyError {

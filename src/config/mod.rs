@@ -14,6 +14,7 @@
 //!
 //! Nothing here binds a port or talks to AWS: a bad configuration fails before anything starts.
 
+pub(crate) mod exemptions;
 mod layers;
 pub(crate) mod settings;
 mod validate;
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use exemptions::{ExemptionConfig, UserMatch};
 use settings::Setting;
 
 /// Prefix of every environment variable the exporter reads.
@@ -104,6 +106,8 @@ pub struct Config {
     pub organizations: Option<OrganizationsConfig>,
     /// Which share of the accounts this replica watches.
     pub sharding: ShardingConfig,
+    /// Users allowed more than one active key until a date (`[[exemptions]]`).
+    pub exemptions: Vec<ExemptionConfig>,
 }
 
 /// The accounts are spread over `count` replicas by rendezvous hashing of their IDs, so that
@@ -216,6 +220,10 @@ pub struct CollectorConfig {
     /// Credential-report mode: confirm the users the report flags with `ListAccessKeys` (real
     /// key IDs, current statuses; one request per flagged user).
     pub confirm_report_offenders: bool,
+    /// Read the exemption tags of users with more than one active key (`ListUserTags`).
+    pub exemption_tags: bool,
+    /// The furthest ahead an exemption may expire.
+    pub max_exemption: Duration,
 }
 
 /// Which keys get series of their own (`iam_access_key_*`); the per-user and per-account
@@ -793,5 +801,96 @@ mod tests {
         let overrides = toml.overrides();
         let message = errors(load(&overrides, &[]))[0].to_string();
         assert!(message.contains("listed twice"), "{message}");
+    }
+
+    #[test]
+    fn exemptions_load_with_every_field_and_expired_ones_are_kept() {
+        let toml = file(
+            "toml",
+            r#"
+[[exemptions]]
+account = "111111111111"
+user = "vendor-acme"
+reason = "cut-over"
+owner = "payments"
+expires = "2020-01-01"
+
+[[exemptions]]
+account = "*"
+user_pattern = "ci-*"
+reason = "migration"
+owner = "platform"
+expires = "2020-01-01T12:00:00Z"
+"#,
+        );
+        let config = load(&toml.overrides(), &[]).unwrap();
+        assert_eq!(config.exemptions.len(), 2);
+        assert_eq!(
+            config.exemptions[0].account.as_deref(),
+            Some("111111111111")
+        );
+        assert_eq!(
+            config.exemptions[0].user,
+            UserMatch::Name("vendor-acme".to_owned())
+        );
+        assert_eq!(config.exemptions[0].expires, 1_577_836_800);
+        assert_eq!(config.exemptions[1].account, None);
+        assert_eq!(
+            config.exemptions[1].user,
+            UserMatch::Pattern("ci-*".to_owned())
+        );
+        assert_eq!(config.exemptions[1].expires, 1_577_880_000);
+    }
+
+    /// Each broken entry names its key, what was given and what would be right.
+    #[test]
+    fn a_broken_exemption_is_refused_with_what_is_wrong() {
+        let toml = file(
+            "toml",
+            r#"
+[[exemptions]]
+account = "12345"
+user = "a"
+user_pattern = "b*"
+reason = "r"
+expires = "2099-01-01"
+colour = "red"
+
+[[exemptions]]
+account = "111111111111"
+"#,
+        );
+        let messages: Vec<String> = errors(load(&toml.overrides(), &[]))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let all = messages.join("\n");
+        for expected in [
+            "`exemptions.0.colour`",
+            "`exemptions.0.account`",
+            "a 12-digit AWS account ID, or `*`",
+            "give `user` or `user_pattern`, not both",
+            "`exemptions.0.owner`: missing",
+            "`exemptions.0.expires`",
+            "at most 90 days from now (`collector.max_exemption`), so no later than 20",
+            "`exemptions.1.user`: missing",
+            "`exemptions.1.reason`: missing",
+            "`exemptions.1.expires`: missing",
+        ] {
+            assert!(all.contains(expected), "`{expected}` not in:\n{all}");
+        }
+        // A longer allowance is one setting away.
+        let toml = file(
+            "toml",
+            "[collector]\nmax_exemption = \"366d\"\n[[exemptions]]\naccount = \"*\"\nuser = \"a\"\nreason = \"r\"\nowner = \"o\"\nexpires = \"2020-01-01\"\n",
+        );
+        assert_eq!(
+            load(&toml.overrides(), &[])
+                .unwrap()
+                .collector
+                .max_exemption
+                .as_secs(),
+            366 * 86_400
+        );
     }
 }

@@ -243,6 +243,20 @@ settings! {
         help: "Credential-report mode: confirm the users the report flags with ListAccessKeys.",
         expected: BOOLEAN,
     }
+    EXEMPTION_TAGS {
+        key: "collector.exemption_tags",
+        flag: None,
+        default: Some("true"),
+        help: "Read the exemption tags of users with more than one active key (ListUserTags, one request per such user).",
+        expected: BOOLEAN,
+    }
+    MAX_EXEMPTION {
+        key: "collector.max_exemption",
+        flag: None,
+        default: Some("90d"),
+        help: "The furthest ahead an exemption may expire; a tag beyond it is invalid, a config entry beyond it refused.",
+        expected: "a duration like `30d` or `90d`, from one day to 366 days",
+    }
     ORGANIZATIONS_ENABLED {
         key: "organizations.enabled",
         flag: None,
@@ -349,6 +363,11 @@ pub(crate) fn markdown_table() -> String {
     }
     for (key, help) in ACCOUNT_KEYS {
         out.push_str(&format!("| `[[accounts]]` `{key}` | | unset | {help} |\n"));
+    }
+    for (key, help) in super::exemptions::KEYS {
+        out.push_str(&format!(
+            "| `[[exemptions]]` `{key}` | | unset | {help} |\n"
+        ));
     }
     out
 }

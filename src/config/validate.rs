@@ -6,6 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::exemptions::{self as e, ExemptionConfig, UserMatch};
 use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
 use super::{
@@ -235,7 +236,14 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         report_max_age: v.field(&s::REPORT_MAX_AGE, parse_duration),
         report_wait: v.field(&s::REPORT_WAIT, parse_duration),
         confirm_report_offenders: v.field(&s::CONFIRM_REPORT_OFFENDERS, parse_bool),
+        exemption_tags: v.field(&s::EXEMPTION_TAGS, parse_bool),
+        max_exemption: v.field(&s::MAX_EXEMPTION, |text| {
+            humantime::parse_duration(text)
+                .ok()
+                .filter(|d| (86_400..=366 * 86_400).contains(&d.as_secs()))
+        }),
     };
+    let exemptions = exemptions(&mut v, collector.max_exemption);
 
     let organizations = organizations(&mut v);
     let count = v.field(&s::SHARDING_COUNT, |text| {
@@ -279,6 +287,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
             accounts,
             organizations,
             sharding,
+            exemptions,
         })
     } else {
         Err(v.errors)
@@ -416,4 +425,112 @@ fn accounts(v: &mut Validator<'_>, discovered: bool) -> Vec<AccountConfig> {
         }
     }
     accounts
+}
+
+/// `[[exemptions]]`: each entry names an account (or `*`), one user or a pattern, a reason, an
+/// owner and an expiry no further ahead than `max`. One that has already expired is kept: it
+/// is shown as expired, which is what its owner needs to see.
+fn exemptions(v: &mut Validator<'_>, max: Duration) -> Vec<ExemptionConfig> {
+    let now = e::now();
+    let mut exemptions = Vec::new();
+    for (index, entry) in v.raw.exemptions.iter().enumerate() {
+        let key = |name: &str| format!("exemptions.{index}.{name}");
+        let text = |name: &str| {
+            entry
+                .get(name)
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty())
+        };
+        let missing = |v: &mut Validator<'_>, name: &str, expected: &str| {
+            v.errors.push(KeyError {
+                key: key(name),
+                origin: None,
+                message: format!("missing; expected {expected}"),
+            });
+        };
+        let account = match text("account").as_deref() {
+            Some("*") => None,
+            Some(id) => {
+                if arn::parse_account_id(id).is_none() {
+                    v.fail(&key("account"), id, "a 12-digit AWS account ID, or `*`");
+                }
+                Some(id.to_owned())
+            }
+            None => {
+                missing(
+                    v,
+                    "account",
+                    "a 12-digit AWS account ID, or `*` for every account",
+                );
+                None
+            }
+        };
+        let user = match (text("user"), text("user_pattern")) {
+            (Some(name), None) => Some(UserMatch::Name(name)),
+            (None, Some(pattern)) => Some(UserMatch::Pattern(pattern)),
+            (Some(_), Some(_)) => {
+                v.errors.push(KeyError {
+                    key: key("user"),
+                    origin: None,
+                    message: "give `user` or `user_pattern`, not both".to_owned(),
+                });
+                None
+            }
+            (None, None) => {
+                missing(
+                    v,
+                    "user",
+                    "a user name (or `user_pattern` with `*` and `?`)",
+                );
+                None
+            }
+        };
+        let described = |v: &mut Validator<'_>, name: &str, what: &str| {
+            let Some(text) = text(name) else {
+                missing(v, name, what);
+                return String::new();
+            };
+            if text.chars().count() > e::MAX_TEXT || text.chars().any(char::is_control) {
+                v.fail(
+                    &key(name),
+                    &text.chars().take(40).collect::<String>(),
+                    &format!("{what}: at most {} characters, on one line", e::MAX_TEXT),
+                );
+            }
+            text
+        };
+        let reason = described(v, "reason", "why the user may hold a second active key");
+        let owner = described(v, "owner", "who answers for the exemption");
+        let latest = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_secs(now.max(0) as u64) + max,
+        );
+        let expected_expiry = format!(
+            "a date `YYYY-MM-DD` or a time `YYYY-MM-DDTHH:MM:SSZ`, at most {} days from now \
+             (`collector.max_exemption`), so no later than {latest}",
+            max.as_secs() / 86_400
+        );
+        let expires = match text("expires") {
+            None => {
+                missing(v, "expires", &expected_expiry);
+                0
+            }
+            Some(given) => match e::parse_expiry(&given) {
+                Some(expires) if e::within(expires, now, max) => expires,
+                _ => {
+                    v.fail(&key("expires"), &given, &expected_expiry);
+                    0
+                }
+            },
+        };
+        if let Some(user) = user {
+            exemptions.push(ExemptionConfig {
+                account,
+                user,
+                reason,
+                owner,
+                expires,
+            });
+        }
+    }
+    exemptions
 }

@@ -476,6 +476,7 @@ mod tests {
                     last_used: *last_used,
                 })
                 .collect(),
+            ..User::default()
         }
     }
 

@@ -26,6 +26,10 @@ enum Rows {
         value: fn(&AccessKey) -> Option<f64>,
         with_status: bool,
     },
+    /// One per well-formed exemption (value: its expiry; labels `account_id`, `user`,
+    /// `source`, `reason`, `owner`), or per invalid one (value 1; labels `account_id`, `user`,
+    /// `source`, `problem`).
+    Exemption { valid: bool },
 }
 
 /// A family written from snapshots: its name, HELP text and rows.
@@ -70,6 +74,36 @@ impl Family {
                                 ("path", user.path.as_str()),
                             ];
                             block.sample(&labels, value);
+                        }
+                    }
+                }
+                Rows::Exemption { valid } => {
+                    for user in &s.users {
+                        for exemption in &user.exemptions {
+                            let source = ("source", exemption.source.as_str());
+                            let name = ("user", user.name.as_str());
+                            match (&exemption.grant, valid) {
+                                (Ok(grant), true) => block.sample(
+                                    &[
+                                        ("account_id", account),
+                                        name,
+                                        source,
+                                        ("reason", &grant.reason),
+                                        ("owner", &grant.owner),
+                                    ],
+                                    seconds(grant.expires),
+                                ),
+                                (Err(problem), false) => block.sample(
+                                    &[
+                                        ("account_id", account),
+                                        name,
+                                        source,
+                                        ("problem", problem.as_str()),
+                                    ],
+                                    1.0,
+                                ),
+                                _ => {}
+                            }
                         }
                     }
                 }
@@ -216,6 +250,16 @@ impl SnapshotFamilies {
                 format!("Number of active access keys of the IAM user; the CIS control allows at most 1. {refreshed}"),
                 Rows::User(|user| Some(user.active_access_keys() as f64)),
             ),
+            Family::new(
+                "iam_user_exemption_expiry_timestamp_seconds",
+                format!("Unix time the exemption of a user with more than one active access key ends, one series per source (`config`, `tag`); the multiple-keys alert is silent until then. {refreshed}"),
+                Rows::Exemption { valid: true },
+            ),
+            Family::new(
+                "iam_user_exemption_invalid",
+                format!("1 for an exemption of a user with more than one active access key that is not honoured, with the `problem`: `bad_expiry`, `too_far_ahead`, `no_reason` or `no_owner`. {refreshed}"),
+                Rows::Exemption { valid: false },
+            ),
         ];
         SnapshotFamilies {
             families,
@@ -261,7 +305,7 @@ impl SnapshotFamilies {
 mod tests {
     use super::super::tests::{snapshot, user};
     use super::*;
-    use crate::snapshot::KeyStatus;
+    use crate::snapshot::{Exemption, ExemptionSource, Grant, InvalidExemption, KeyStatus};
     use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
     impl SnapshotFamilies {
@@ -349,6 +393,20 @@ mod tests {
             ],
         );
         odd.path = "/a\nb/".to_owned();
+        odd.exemptions = vec![
+            Exemption {
+                source: ExemptionSource::Config,
+                grant: Ok(Grant {
+                    expires: 1_800_000_000,
+                    reason: "cut-over \"acme\"\nticket\\1".to_owned(),
+                    owner: "team-a".to_owned(),
+                }),
+            },
+            Exemption {
+                source: ExemptionSource::Tag,
+                grant: Err(InvalidExemption::TooFarAhead),
+            },
+        ];
         let first = snapshot("123456789012", vec![odd, user("plain", &[])]);
         let mut second = (*snapshot(
             "210987654321",
@@ -397,6 +455,14 @@ mod tests {
             f.family("iam_user_active_access_keys"),
             &["account_id", "user", "path"],
         );
+        let expiry = gauge(
+            f.family("iam_user_exemption_expiry_timestamp_seconds"),
+            &["account_id", "user", "source", "reason", "owner"],
+        );
+        let invalid = gauge(
+            f.family("iam_user_exemption_invalid"),
+            &["account_id", "user", "source", "problem"],
+        );
         for s in &snapshots {
             let a = s.account_id.as_str();
             users.with_label_values(&[a]).set(s.users.len() as f64);
@@ -413,6 +479,17 @@ mod tests {
                 active
                     .with_label_values(&[a, &u.name, &u.path])
                     .set(u.active_access_keys() as f64);
+                for e in &u.exemptions {
+                    let source = e.source.as_str();
+                    match &e.grant {
+                        Ok(g) => expiry
+                            .with_label_values(&[a, &u.name, source, &g.reason, &g.owner])
+                            .set(g.expires as f64),
+                        Err(p) => invalid
+                            .with_label_values(&[a, &u.name, source, p.as_str()])
+                            .set(1.0),
+                    }
+                }
                 for k in &u.access_keys {
                     created
                         .with_label_values(&[a, &u.name, &k.id, k.status.as_str()])
@@ -451,6 +528,12 @@ mod tests {
                 .collect()
         };
         assert_eq!(normalise(&direct), normalise(&reference));
+        let text = String::from_utf8(direct.clone()).unwrap();
+        assert!(text.contains(r#"problem="too_far_ahead""#), "{text}");
+        assert!(
+            text.contains("iam_user_exemption_expiry_timestamp_seconds{"),
+            "{text}"
+        );
         assert!(String::from_utf8(direct)
             .unwrap()
             .contains(r#"user="x\"y\\z""#));

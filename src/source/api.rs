@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
-use super::{Account, Source, SourceError};
+use super::{Account, Exemptions, Source, SourceError};
 use crate::aws::AwsError;
 use crate::aws::ErrorKind;
 use crate::config::CollectorConfig;
@@ -19,15 +19,22 @@ pub(crate) struct ApiSource {
     concurrency: usize,
     /// Whether to spend one request per key on its last use.
     last_used: bool,
+    /// The offenders' exemptions.
+    exemptions: Exemptions,
 }
 
 impl ApiSource {
     /// A source for `account` with the collector's settings.
-    pub(crate) fn new(account: Account, collector: &CollectorConfig) -> Self {
+    pub(crate) fn new(
+        account: Account,
+        collector: &CollectorConfig,
+        exemptions: Exemptions,
+    ) -> Self {
         ApiSource {
             account,
             concurrency: collector.concurrency,
             last_used: collector.last_used,
+            exemptions,
         }
     }
 
@@ -78,6 +85,7 @@ impl ApiSource {
             name,
             path,
             access_keys,
+            exemptions: Vec::new(),
         }))
     }
 
@@ -109,12 +117,16 @@ impl ApiSource {
             .await?;
         users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let root_access_keys_present = self.root_access_keys_present().await?;
-        Ok(AccountSnapshot {
+        let mut snapshot = AccountSnapshot {
             account_id,
             data_timestamp: started,
             users,
             root_access_keys_present,
-        })
+        };
+        self.exemptions
+            .resolve(self.account.iam(), &mut snapshot)
+            .await?;
+        Ok(snapshot)
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
-use super::{Account, Source, SourceError};
+use super::{Account, Exemptions, Source, SourceError};
 use crate::aws::{AwsError, CredentialReport, ReportState};
 use crate::config::CollectorConfig;
 use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
@@ -37,12 +37,19 @@ pub(crate) struct CredentialReportSource {
     confirm_offenders: bool,
     /// Confirmations in flight at once.
     concurrency: usize,
+    /// The offenders' exemptions.
+    exemptions: Exemptions,
 }
 
 impl CredentialReportSource {
     /// A source for `account` with the collector's settings.
-    pub(crate) fn new(account: Account, collector: &CollectorConfig) -> Self {
+    pub(crate) fn new(
+        account: Account,
+        collector: &CollectorConfig,
+        exemptions: Exemptions,
+    ) -> Self {
         CredentialReportSource {
+            exemptions,
             account,
             max_age: collector.report_max_age,
             wait: collector.report_wait,
@@ -134,12 +141,16 @@ impl CredentialReportSource {
             .await?;
         users.extend(confirmed);
         users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Ok(AccountSnapshot {
+        let mut snapshot = AccountSnapshot {
             account_id,
             data_timestamp: UNIX_EPOCH + Duration::from_secs(generated.max(0) as u64),
             users,
             root_access_keys_present: parsed.root_access_keys_present,
-        })
+        };
+        self.exemptions
+            .resolve(self.account.iam(), &mut snapshot)
+            .await?;
+        Ok(snapshot)
     }
 }
 
@@ -270,6 +281,7 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
                 name: name.to_owned(),
                 path,
                 access_keys,
+                exemptions: Vec::new(),
             });
         }
     }

@@ -11,6 +11,9 @@
 
 mod api;
 mod credential_report;
+mod exemptions;
+
+pub(crate) use exemptions::Exemptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,11 +137,15 @@ impl Account {
 }
 
 /// Builds the configured source for one account.
-pub(crate) fn build(account: Account, collector: &CollectorConfig) -> Arc<dyn Source> {
+pub(crate) fn build(
+    account: Account,
+    collector: &CollectorConfig,
+    exemptions: Exemptions,
+) -> Arc<dyn Source> {
     match collector.source {
-        SourceKind::Api => Arc::new(api::ApiSource::new(account, collector)),
+        SourceKind::Api => Arc::new(api::ApiSource::new(account, collector, exemptions)),
         SourceKind::CredentialReport => Arc::new(credential_report::CredentialReportSource::new(
-            account, collector,
+            account, collector, exemptions,
         )),
     }
 }

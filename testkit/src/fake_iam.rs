@@ -44,6 +44,8 @@ pub struct FakeKey {
 pub struct FakeUser {
     pub path: String,
     pub keys: Vec<FakeKey>,
+    /// `(key, value)` tags, as `ListUserTags` lists them.
+    pub tags: Vec<(String, String)>,
 }
 
 /// The credential report's state, as IAM's two report calls see it.
@@ -167,6 +169,7 @@ impl State {
                 FakeUser {
                     path: "/".to_owned(),
                     keys,
+                    tags: Vec::new(),
                 },
             );
         }
@@ -552,6 +555,39 @@ fn answer(state: &mut State, action: &str, params: &BTreeMap<String, String>) ->
                 action,
                 &format!("<AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>"),
             )
+        }
+        "ListUserTags" => {
+            let name = params.get("UserName").cloned().unwrap_or_default();
+            let Some(user) = state.users.get(&name) else {
+                return no_such_entity(&format!("The user with name {name} cannot be found."));
+            };
+            let mut members = String::new();
+            for (key, value) in &user.tags {
+                let _ = write!(
+                    members,
+                    "<member><Key>{}</Key><Value>{}</Value></member>",
+                    escape(key),
+                    escape(value)
+                );
+            }
+            ok_iam(
+                action,
+                &format!("<Tags>{members}</Tags><IsTruncated>false</IsTruncated>"),
+            )
+        }
+        "UpdateAccessKey" => {
+            let name = params.get("UserName").cloned().unwrap_or_default();
+            let id = params.get("AccessKeyId").cloned().unwrap_or_default();
+            let active = params.get("Status").map(String::as_str) == Some("Active");
+            let Some(key) = state
+                .users
+                .get_mut(&name)
+                .and_then(|user| user.keys.iter_mut().find(|key| key.id == id))
+            else {
+                return no_such_entity("The access key cannot be found.");
+            };
+            key.active = active;
+            ok_iam(action, "")
         }
         "GetAccessKeyLastUsed" => {
             let id = params.get("AccessKeyId").cloned().unwrap_or_default();

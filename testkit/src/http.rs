@@ -36,9 +36,16 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Response {
-    exchange(addr, method, path, headers, Duration::from_secs(10))
+    exchange(addr, method, path, headers, b"", Duration::from_secs(10))
         .await
         .unwrap_or_else(|err| panic!("{method} {path} on {addr}: {err}"))
+}
+
+/// `POST path` with `body`; panics like [`request`].
+pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
+    exchange(addr, "POST", path, &[], body, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|err| panic!("POST {path} on {addr}: {err}"))
 }
 
 /// Like [`request`], but every failure is an error (for polling a server that may not be up),
@@ -49,7 +56,7 @@ pub async fn try_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Response> {
-    exchange(addr, method, path, headers, Duration::from_secs(30)).await
+    exchange(addr, method, path, headers, b"", Duration::from_secs(30)).await
 }
 
 async fn exchange(
@@ -57,16 +64,21 @@ async fn exchange(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
     timeout: Duration,
 ) -> std::io::Result<Response> {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     head.push_str("\r\n");
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
         parse_response(&raw)

@@ -291,6 +291,7 @@ async fn credential_report_mode_confirms_flagged_users_so_a_finished_rotation_is
                     last_used: None,
                 },
             ],
+            tags: Vec::new(),
         },
     );
     state.report = Report::Absent;
@@ -387,6 +388,8 @@ async fn without_confirmation_a_fresh_report_costs_one_request_per_refresh() {
         "IAM_KEY_EXPORTER_COLLECTOR__CONFIRM_REPORT_OFFENDERS",
         "false",
     ));
+    // Exemption tags cost one request per offender in every mode; off, the report is all.
+    settings.push(("IAM_KEY_EXPORTER_COLLECTOR__EXEMPTION_TAGS", "false"));
     let app = spawn_app(&fake.endpoint(), &settings).await;
     let scrape = app.wait_for("the first refresh", refreshed).await;
     assert_eq!(

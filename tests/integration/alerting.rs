@@ -37,7 +37,7 @@ async fn promtool_lints_the_rules_and_their_unit_tests_pass() {
     )
     .await;
     assert_eq!(code, 0, "promtool check rules:\n{out}{err}");
-    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 9 rules found"), "{out}");
 
     let tests = project_dir().join("tests/rules/iam-key-exporter.test.yml");
     let (code, out, err) = run(
@@ -137,11 +137,16 @@ async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
 
 /// Whether a notification about `user`'s multiple keys with `status` was received.
 fn notified(received: &Mutex<Vec<Value>>, user: &str, status: &str) -> bool {
+    notified_of(received, "IAMUserMultipleActiveAccessKeys", user, status)
+}
+
+/// Whether the receiver got `alertname` for `user` with `status`.
+fn notified_of(received: &Mutex<Vec<Value>>, alertname: &str, user: &str, status: &str) -> bool {
     received.lock().unwrap().iter().any(|notification| {
         notification["alerts"].as_array().is_some_and(|alerts| {
             alerts.iter().any(|alert| {
                 alert["status"] == status
-                    && alert["labels"]["alertname"] == "IAMUserMultipleActiveAccessKeys"
+                    && alert["labels"]["alertname"] == alertname
                     && alert["labels"]["user"] == user
             })
         })
@@ -230,6 +235,24 @@ async fn offender_pages_and_resolves(source: &str) {
     let seed = Seed(moto.iam());
     let keys = seed.user_with_keys("rotator", "/apps/", 2, 0).await;
     seed.user_with_keys("compliant", "/", 1, 0).await;
+    // Two more offenders: one exempt until next month, one whose exemption is malformed.
+    seed.user_with_keys("vendor", "/", 2, 0).await;
+    let next_month = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + Duration::from_secs(30 * 86_400),
+    )
+    .to_string();
+    seed.tag(
+        "vendor",
+        &[
+            ("iam-key-exporter:exempt-until", &next_month[..10]),
+            ("iam-key-exporter:exempt-reason", "Acme cut-over"),
+            ("iam-key-exporter:exempt-owner", "payments"),
+        ],
+    )
+    .await;
+    seed.user_with_keys("sloppy", "/", 2, 0).await;
+    seed.tag("sloppy", &[("iam-key-exporter:exempt-until", "soon")])
+        .await;
     let app = spawn_app(
         &moto.endpoint(),
         &[
@@ -264,9 +287,11 @@ async fn offender_pages_and_resolves(source: &str) {
         "the grace is written once"
     );
     assert_eq!(shipped.matches("for: 30m").count(), 1);
+    assert_eq!(shipped.matches("for: 2m").count(), 1);
     let rules = shipped
         .replace("> 24 * 3600", "> 0")
-        .replace("for: 30m", "for: 0s");
+        .replace("for: 30m", "for: 0s")
+        .replace("for: 2m", "for: 0s");
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
 
     let (webhook_port, received) = webhook_receiver().await;
@@ -315,15 +340,23 @@ async fn offender_pages_and_resolves(source: &str) {
     let prom_addr: std::net::SocketAddr = ([127, 0, 0, 1], prom_port).into();
 
     let deadline = Duration::from_secs(60);
-    eventually("the alert to reach the receiver", deadline, || {
+    eventually("the alerts to reach the receiver", deadline, || {
         prometheus.assert_running(&prom_log);
         alertmanager.assert_running(&am_log);
-        async { notified(&received, "rotator", "firing") }
+        async {
+            notified(&received, "rotator", "firing")
+                && notified(&received, "sloppy", "firing")
+                && notified_of(&received, "IAMUserExemptionInvalid", "sloppy", "firing")
+        }
     })
     .await;
     assert!(
         !notified(&received, "compliant", "firing"),
         "a user with one active key does not page"
+    );
+    assert!(
+        !notified(&received, "vendor", "firing"),
+        "an exempt user does not page while the exemption holds"
     );
 
     // Every dashboard query, while the offender exists.

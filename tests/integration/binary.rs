@@ -6,10 +6,10 @@ use std::time::Duration;
 use crate::helpers::{free_port, get, run};
 use crate::moto::{Moto, Seed};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_iam-key-exporter");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_iam-key-exporter");
 
 /// The environment of a run against `endpoint`, through `AWS_ENDPOINT_URL` as users set it.
-fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT_URL", endpoint.to_owned()),
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
@@ -22,7 +22,7 @@ fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn exporter(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
+pub async fn exporter(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     run(Path::new(BINARY), args, &env, true).await
 }

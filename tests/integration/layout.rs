@@ -167,8 +167,22 @@ fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
         })
         .collect();
     read.sort();
-    assert!(read.len() >= 7, "{read:?}");
+    assert!(read.len() >= 8, "{read:?}");
     assert_eq!(allowed("iam-key-exporter-policy.json"), read);
+    assert!(
+        !read
+            .iter()
+            .any(|op| op.starts_with("iam:Update") || op.starts_with("iam:Delete")),
+        "the read-only policy grants no write: {read:?}"
+    );
+
+    // `remediate` adds its one write, in a policy of its own, beside the read-only one.
+    let write: Vec<String> = operations("write.rs")
+        .into_iter()
+        .map(|op| format!("iam:{op}"))
+        .collect();
+    assert_eq!(write, ["iam:UpdateAccessKey"]);
+    assert_eq!(allowed("iam-key-exporter-remediation-policy.json"), write);
 
     let mut discovery: Vec<String> = operations("organizations.rs")
         .into_iter()

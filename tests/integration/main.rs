@@ -12,6 +12,8 @@ mod against_moto;
 mod against_the_fake;
 mod alerting;
 mod binary;
+mod exemptions;
 mod http;
 mod layout;
+mod remediation;
 mod web_config;

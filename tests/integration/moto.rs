@@ -10,6 +10,8 @@ use crate::helpers::{free_port, test_credentials, tool};
 pub struct Moto {
     port: u16,
     child: Option<Child>,
+    /// Whether this is `tests/moto-clock.py` (moto with a clock tests set).
+    clock: bool,
 }
 
 impl Moto {
@@ -18,20 +20,56 @@ impl Moto {
         let mut moto = Moto {
             port: free_port(),
             child: None,
+            clock: false,
         };
         moto.launch().await;
         moto
     }
 
+    /// Starts moto's server with a clock the test sets ([`Moto::set_clock`]), for keys created
+    /// and used months ago.
+    pub async fn start_with_clock() -> Moto {
+        let mut moto = Moto {
+            port: free_port(),
+            child: None,
+            clock: true,
+        };
+        moto.launch().await;
+        moto
+    }
+
+    /// Moves moto's clock to `unix_seconds` (it keeps ticking from there); `None`: real time.
+    pub async fn set_clock(&self, unix_seconds: Option<i64>) {
+        assert!(self.clock, "start moto with Moto::start_with_clock");
+        let addr = ([127, 0, 0, 1], self.port).into();
+        let response = match unix_seconds {
+            Some(at) => {
+                let path = format!("/_clock?at={at}");
+                iam_key_exporter_testkit::request(addr, "POST", &path, &[]).await
+            }
+            None => iam_key_exporter_testkit::request(addr, "DELETE", "/_clock", &[]).await,
+        };
+        assert_eq!(response.status, 204, "{}", response.text());
+    }
+
     async fn launch(&mut self) {
-        let program = tool("moto_server", "MOTO_SERVER");
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+        let mut command = if self.clock {
+            let mut command = Command::new(tool("python3", "MOTO_PYTHON"));
+            command.arg(crate::helpers::project_dir().join("tests/moto-clock.py"));
+            command.arg(self.port.to_string());
+            command
+        } else {
+            let mut command = Command::new(tool("moto_server", "MOTO_SERVER"));
+            command.args(["-H", "127.0.0.1", "-p", &self.port.to_string()]);
+            command
+        };
+        let program = command.get_program().to_owned();
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.to_string_lossy()));
         self.child = Some(child);
         let addr = ([127, 0, 0, 1], self.port).into();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -88,6 +126,26 @@ impl Moto {
             .build()
     }
 
+    /// Signs one request with a key, which moto records as the key's last use.
+    pub async fn use_key(&self, id: &str, secret: &str) {
+        let credentials = SharedCredentialsProvider::new(aws_sdk_iam::config::Credentials::new(
+            id, secret, None, None, "use",
+        ));
+        aws_sdk_sts::Client::new(&self.sdk(credentials))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("use key {id}: {err:?}"));
+    }
+
+    /// An IAM client signing with a user's key (for moto with its checks on).
+    pub fn iam_as(&self, id: &str, secret: &str) -> aws_sdk_iam::Client {
+        let credentials = SharedCredentialsProvider::new(aws_sdk_iam::config::Credentials::new(
+            id, secret, None, None, "user",
+        ));
+        aws_sdk_iam::Client::new(&self.sdk(credentials))
+    }
+
     /// An SDK client for seeding.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk(test_credentials()))
@@ -141,6 +199,66 @@ impl Seed {
             .send()
             .await
             .unwrap_or_else(|err| panic!("create user {name}: {err:?}"));
+    }
+
+    /// Creates a key and returns its ID and secret.
+    pub async fn key_with_secret(&self, user: &str) -> (String, String) {
+        let out = self
+            .0
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("create key for {user}: {err:?}"));
+        let key = out.access_key().unwrap();
+        (
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        )
+    }
+
+    /// Tags a user.
+    pub async fn tag(&self, user: &str, tags: &[(&str, &str)]) {
+        let tags: Vec<aws_sdk_iam::types::Tag> = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        self.0
+            .tag_user()
+            .user_name(user)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("tag {user}: {err:?}"));
+    }
+
+    /// `(key ID, status)` of each of the user's keys, as IAM lists them.
+    pub async fn statuses(&self, user: &str) -> Vec<(String, String)> {
+        let keys = self
+            .0
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("list keys of {user}: {err:?}"));
+        let mut statuses: Vec<(String, String)> = keys
+            .access_key_metadata()
+            .iter()
+            .map(|key| {
+                (
+                    key.access_key_id().unwrap().to_owned(),
+                    key.status().unwrap().as_str().to_owned(),
+                )
+            })
+            .collect();
+        statuses.sort();
+        statuses
     }
 
     /// Creates a key and returns its ID.

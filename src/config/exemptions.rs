@@ -1,0 +1,186 @@
+//! Exemptions from the control: who may hold more than one active key, why, who answers for
+//! it, and until when. Declared in the config file (`[[exemptions]]`, checked here) or in a
+//! user's own tags (checked by the source that reads them, with the same expiry rules).
+//!
+//! Every exemption has an expiry, and no expiry may lie further ahead than
+//! `collector.max_exemption`: an exemption is a deadline, not a way to switch the control off.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The tag whose value is the expiry (`YYYY-MM-DD` or RFC 3339); its presence makes a tag
+/// exemption.
+pub(crate) const TAG_EXPIRES: &str = "iam-key-exporter:exempt-until";
+/// The tag that says why.
+pub(crate) const TAG_REASON: &str = "iam-key-exporter:exempt-reason";
+/// The tag that says who answers for it.
+pub(crate) const TAG_OWNER: &str = "iam-key-exporter:exempt-owner";
+
+/// Longest reason or owner kept (IAM's own limit on a tag value); both become label values.
+pub(crate) const MAX_TEXT: usize = 256;
+
+/// The keys of one `[[exemptions]]` entry, with their help texts.
+pub(crate) const KEYS: &[(&str, &str)] = &[
+    (
+        "account",
+        "The 12-digit account ID the exemption applies in, or `*` for every watched account.",
+    ),
+    ("user", "The exempt user's name (this or `user_pattern`)."),
+    (
+        "user_pattern",
+        "Exempt users whose name matches, `*` any run of characters, `?` one (this or `user`).",
+    ),
+    ("reason", "Why the user may hold a second active key."),
+    (
+        "owner",
+        "Who answers for the exemption: a team, a person, a queue.",
+    ),
+    (
+        "expires",
+        "When it ends: `YYYY-MM-DD` (its first second, UTC) or `YYYY-MM-DDTHH:MM:SSZ`.",
+    ),
+];
+
+/// One `[[exemptions]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExemptionConfig {
+    /// The account it applies in; `None` for every watched account (`*`).
+    pub account: Option<String>,
+    /// The users it names.
+    pub user: UserMatch,
+    /// Why.
+    pub reason: String,
+    /// Who answers for it.
+    pub owner: String,
+    /// When it ends, Unix seconds.
+    pub expires: i64,
+}
+
+/// Which users an entry names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserMatch {
+    /// Exactly this user name.
+    Name(String),
+    /// Names matching this glob (`*`, `?`).
+    Pattern(String),
+}
+
+impl ExemptionConfig {
+    /// Whether the entry names `user` in account `account_id`.
+    pub(crate) fn matches(&self, account_id: &str, user: &str) -> bool {
+        self.account.as_deref().is_none_or(|id| id == account_id)
+            && match &self.user {
+                UserMatch::Name(name) => name == user,
+                UserMatch::Pattern(pattern) => glob_matches(pattern, user),
+            }
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one; everything else itself. Iterative with
+/// one backtrack point, so no pattern can make it slow.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// An expiry as written: `YYYY-MM-DD` (its first second, UTC) or an RFC 3339 time in UTC
+/// (`2026-12-31T18:00:00Z`); Unix seconds.
+pub(crate) fn parse_expiry(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let time = if text.len() == 10 {
+        humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?
+    } else {
+        humantime::parse_rfc3339(text).ok()?
+    };
+    time.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs() as i64)
+}
+
+/// Whether `expires` lies at most `max` after `now` (both Unix seconds).
+pub(crate) fn within(expires: i64, now: i64, max: Duration) -> bool {
+    expires <= now.saturating_add(max.as_secs() as i64)
+}
+
+/// Now, Unix seconds.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_what_they_say() {
+        assert!(glob_matches("ci-*", "ci-deploy"));
+        assert!(glob_matches("ci-*", "ci-"));
+        assert!(!glob_matches("ci-*", "xci-deploy"));
+        assert!(glob_matches("*-bot", "deploy-bot"));
+        assert!(glob_matches("a?c", "abc"));
+        assert!(!glob_matches("a?c", "ac"));
+        assert!(glob_matches("*a*b*", "xxaxxbxx"));
+        assert!(!glob_matches("*a*b*", "xxbxxaxx"));
+        assert!(glob_matches("exact", "exact"));
+        assert!(!glob_matches("exact", "exactly"));
+        // A pathological pattern stays linear-ish: this returns at once.
+        let long = "a".repeat(10_000);
+        assert!(!glob_matches(&format!("{}b", "*a".repeat(50)), &long));
+    }
+
+    #[test]
+    fn an_entry_names_its_account_and_users() {
+        let entry = ExemptionConfig {
+            account: Some("111111111111".to_owned()),
+            user: UserMatch::Pattern("vendor-*".to_owned()),
+            reason: "cut-over".to_owned(),
+            owner: "platform".to_owned(),
+            expires: 0,
+        };
+        assert!(entry.matches("111111111111", "vendor-acme"));
+        assert!(!entry.matches("222222222222", "vendor-acme"));
+        assert!(!entry.matches("111111111111", "alice"));
+        let everywhere = ExemptionConfig {
+            account: None,
+            user: UserMatch::Name("alice".to_owned()),
+            ..entry
+        };
+        assert!(everywhere.matches("222222222222", "alice"));
+        assert!(!everywhere.matches("222222222222", "alice2"));
+    }
+
+    #[test]
+    fn expiries_are_dates_or_utc_times() {
+        assert_eq!(parse_expiry("2026-12-31"), Some(1_798_675_200));
+        assert_eq!(parse_expiry("2026-12-31T12:00:00Z"), Some(1_798_718_400));
+        assert_eq!(parse_expiry(" 2026-12-31 "), Some(1_798_675_200));
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-13-01",
+            "31/12/2026",
+            "2026-12-31T12:00:00+02:00",
+        ] {
+            assert_eq!(parse_expiry(bad), None, "{bad}");
+        }
+    }
+}
