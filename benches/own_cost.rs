@@ -36,10 +36,14 @@ const COMMAND: &str = "cargo bench --bench own_cost";
 /// How the exporter is configured for one measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Variant {
-    /// The default: API mode, last use asked per key.
+    /// The default: API mode, last use from a fresh (minutes-old) credential report.
     ApiLastUsed,
-    /// API mode without `GetAccessKeyLastUsed`.
+    /// API mode, last use asked per key: the report calls are denied (the fallback).
+    ApiPerKey,
+    /// API mode without last use.
     ApiNoLastUsed,
+    /// `ApiNoLastUsed` with the `--baseline` binary, for CPU per request side by side.
+    Baseline,
     /// Credential-report mode with a fresh (complete, minutes-old) report in the fake; flagged
     /// users confirmed (the default).
     FreshReport,
@@ -48,32 +52,47 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 6] = [
         Variant::ApiLastUsed,
+        Variant::ApiPerKey,
         Variant::ApiNoLastUsed,
+        Variant::Baseline,
         Variant::FreshReport,
         Variant::FreshReportUnconfirmed,
     ];
 
     fn describe(self) -> &'static str {
         match self {
-            Variant::ApiLastUsed => "API, last-used on (default)",
+            Variant::ApiLastUsed => "API, last use from a fresh report (default)",
+            Variant::ApiPerKey => "API, last use per key (no report permission)",
             Variant::ApiNoLastUsed => "API, last-used off",
+            Variant::Baseline => "API, last-used off, `--baseline` binary",
             Variant::FreshReport => "credential report, fresh, confirmed (default)",
-            Variant::FreshReportUnconfirmed => "credential report, fresh, unconfirmed",
+            Variant::FreshReportUnconfirmed => {
+                "credential report, fresh, unconfirmed, no exemption tags"
+            }
         }
     }
 
     fn settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Variant::ApiLastUsed => &[("COLLECTOR__LAST_USED", "true")],
-            Variant::ApiNoLastUsed => &[("COLLECTOR__LAST_USED", "false")],
+            Variant::ApiLastUsed | Variant::ApiPerKey => &[("COLLECTOR__LAST_USED", "true")],
+            Variant::ApiNoLastUsed | Variant::Baseline => &[("COLLECTOR__LAST_USED", "false")],
             Variant::FreshReport => &[("COLLECTOR__SOURCE", "credential-report")],
             Variant::FreshReportUnconfirmed => &[
                 ("COLLECTOR__SOURCE", "credential-report"),
                 ("COLLECTOR__CONFIRM_REPORT_OFFENDERS", "false"),
+                ("COLLECTOR__EXEMPTION_TAGS", "false"),
             ],
         }
+    }
+
+    /// Whether the fake holds a complete report generated minutes ago.
+    fn fresh_report(self) -> bool {
+        matches!(
+            self,
+            Variant::ApiLastUsed | Variant::FreshReport | Variant::FreshReportUnconfirmed
+        )
     }
 }
 
@@ -112,6 +131,10 @@ struct Args {
     write: bool,
     /// Run the organization scenario instead (`--organization`).
     organization: bool,
+    /// Another build of the exporter, measured as [`Variant::Baseline`].
+    baseline: Option<PathBuf>,
+    /// Only these variants (`--variants`), for profiling one.
+    variants: Option<Vec<Variant>>,
 }
 
 fn parse_args() -> Args {
@@ -143,6 +166,19 @@ fn parse_args() -> Args {
                 .action(ArgAction::SetTrue),
         )
         .arg(
+            Arg::new("baseline")
+                .long("baseline")
+                .value_name("BINARY")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Another iam-key-exporter binary (an older commit's), measured side by side with API mode, last-used off"),
+        )
+        .arg(
+            Arg::new("variants")
+                .long("variants")
+                .value_name("N,N")
+                .help("Only these variants, by position in the table (0-based), e.g. for `perf record`"),
+        )
+        .arg(
             Arg::new("organization")
                 .long("organization")
                 .action(ArgAction::SetTrue)
@@ -163,6 +199,12 @@ fn parse_args() -> Args {
         concurrency: matches.get_one::<String>("concurrency").cloned(),
         write: !matches.get_flag("no-write"),
         organization: matches.get_flag("organization"),
+        baseline: matches.get_one::<PathBuf>("baseline").cloned(),
+        variants: matches.get_one::<String>("variants").map(|list| {
+            list.split(',')
+                .map(|n| Variant::ALL[n.trim().parse::<usize>().expect("--variants: numbers")])
+                .collect()
+        }),
     }
 }
 
@@ -202,10 +244,18 @@ async fn run_all(binary: &Path, args: &Args) -> BTreeMap<(usize, Variant), Vec<S
     for &size in &args.sizes {
         let runs = args.runs.unwrap_or(if size <= 5_000 { 5 } else { 3 });
         for round in 0..runs {
-            let mut order = Variant::ALL.to_vec();
+            let mut order: Vec<Variant> = match &args.variants {
+                Some(only) => only.clone(),
+                None => Variant::ALL.to_vec(),
+            };
+            order.retain(|&v| v != Variant::Baseline || args.baseline.is_some());
             let len = order.len();
             order.rotate_left(round % len);
             for variant in order {
+                let binary = match variant {
+                    Variant::Baseline => args.baseline.as_deref().expect("--baseline"),
+                    _ => binary,
+                };
                 let sample = measure(binary, size, variant, args.concurrency.as_deref())
                     .await
                     .unwrap_or_else(|err| panic!("{size} users, {variant:?}: {err}"));
@@ -237,10 +287,7 @@ async fn measure(
 ) -> Result<Sample, String> {
     let mut state = State::default();
     state.populate(size);
-    if matches!(
-        variant,
-        Variant::FreshReport | Variant::FreshReportUnconfirmed
-    ) {
+    if variant.fresh_report() {
         state.report_csv = fake_iam::credential_report_csv(&state);
         state.report = Report::Complete {
             generated: fake_iam::now() - 600,
@@ -249,6 +296,11 @@ async fn measure(
     // `populate`: the users with `i % 3 == 2` have two active keys.
     let expected = (size, (0..size).filter(|i| i % 3 == 2).count());
     let fake = FakeIam::start(state).await;
+    if variant == Variant::ApiPerKey {
+        for action in ["GetCredentialReport", "GenerateCredentialReport"] {
+            fake.inject(Some(action), fake_iam::FaultKind::AccessDenied, None);
+        }
+    }
     let fake_cpu_before = process_cpu("self")?.0;
     let machine_cpu_before = machine_busy_cpu()?;
 
@@ -265,6 +317,7 @@ async fn measure(
     if let Some(concurrency) = concurrency {
         command.env("IAM_KEY_EXPORTER_COLLECTOR__CONCURRENCY", concurrency);
     }
+
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -274,7 +327,7 @@ async fn measure(
         .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
     let (logs, address) = watch_logs(&mut child);
     let before = (fake_cpu_before, machine_cpu_before);
-    let result = measure_child(&mut child, address, &logs, before, expected).await;
+    let result = measure_child(&mut child, address, &logs, before, expected, variant).await;
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     let sample = result.map_err(|err| {
@@ -348,6 +401,7 @@ async fn measure_child(
     logs: &Mutex<Vec<String>>,
     (fake_cpu_before, machine_cpu_before): (f64, f64),
     (users, offenders): (usize, usize),
+    variant: Variant,
 ) -> Result<Sample, String> {
     let pid = child.id().ok_or("the exporter exited at once")?;
     let addr = tokio::time::timeout(Duration::from_secs(60), address)
@@ -403,8 +457,12 @@ async fn measure_child(
     let mut requests = BTreeMap::new();
     for sample in scrape.find("iam_exporter_aws_requests_total", &[]) {
         let operation = &sample.labels["operation"];
-        if sample.labels["outcome"] == "success" {
-            requests.insert(operation.clone(), sample.value as u64);
+        // Denied on purpose: the fallback's trigger.
+        let expected_failure = variant == Variant::ApiPerKey
+            && operation == "GetCredentialReport"
+            && sample.labels["outcome"] == "access_denied";
+        if sample.labels["outcome"] == "success" || expected_failure {
+            *requests.entry(operation.clone()).or_default() += sample.value as u64;
         } else if sample.value > 0.0 {
             return Err(format!("a request failed: {sample:?}"));
         }
@@ -723,6 +781,48 @@ fn report(
         ));
         if smallest == largest {
             break;
+        }
+    }
+
+    for &size in &args.sizes {
+        let Some(m) = cells.get(&(size, Variant::ApiLastUsed)) else {
+            continue;
+        };
+        let tags = m.requests.get("ListUserTags").copied().unwrap_or(0);
+        let rest: u64 = m.requests.values().sum::<u64>() - tags;
+        let bound = size as u64 + (size as u64).div_ceil(1000) + 5;
+        out.push(format!(
+            "- API mode, default, with a fresh report: at most users + ⌈users / 1,000⌉ + 5 = {} \
+             IAM requests at {} users: **{}**, {} (and {} `ListUserTags`, one per user with two \
+             active keys, for the exemption tags: a third of the users in this data).",
+            thousands(bound),
+            thousands(size as u64),
+            thousands(rest),
+            verdict(rest <= bound),
+            thousands(tags)
+        ));
+    }
+    if args.baseline.is_some() {
+        for &size in &args.sizes {
+            let per_request = |variant: Variant| {
+                cells.get(&(size, variant)).map(|m| {
+                    let requests: u64 = m.requests.values().sum();
+                    m.cpu / requests.max(1) as f64 * 1e6
+                })
+            };
+            if let (Some(now), Some(before)) = (
+                per_request(Variant::ApiNoLastUsed),
+                per_request(Variant::Baseline),
+            ) {
+                out.push(format!(
+                    "- Exporter CPU per request at most half the baseline's at {} users (API \
+                     mode, last-used off, the same requests): **{now:.0} µs** against {before:.0} \
+                     µs, {:.2}x, {}.",
+                    thousands(size as u64),
+                    now / before,
+                    verdict(now <= before / 2.0)
+                ));
+            }
         }
     }
 

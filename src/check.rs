@@ -626,6 +626,7 @@ mod tests {
                     ..User::default()
                 }],
                 root_access_keys_present: Some(false),
+                last_used_from: Default::default(),
             }],
             checked_at: UNIX_EPOCH + Duration::from_secs(NOW as u64),
         };

@@ -174,6 +174,21 @@ pub(crate) struct AccountSnapshot {
     pub(crate) users: Vec<User>,
     /// Whether the root user has an access key; `None` when the source could not tell.
     pub(crate) root_access_keys_present: Option<bool>,
+    /// Where the keys' last use came from.
+    pub(crate) last_used_from: LastUsedFrom,
+}
+
+/// Where an account's last-use dates came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LastUsedFrom {
+    /// Not collected (`collector.last_used = false`).
+    #[default]
+    Nowhere,
+    /// `GetAccessKeyLastUsed`, one request per key: current, and costly.
+    PerKey,
+    /// The credential report generated at this time (Unix seconds); keys created since were
+    /// asked per key.
+    Report(i64),
 }
 
 impl AccountSnapshot {
@@ -263,6 +278,7 @@ mod tests {
                 user("c", vec![key("3", KeyStatus::Active)]),
             ],
             root_access_keys_present: Some(false),
+            last_used_from: LastUsedFrom::Nowhere,
         };
         let names: Vec<_> = snapshot.offenders().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["b"]);

@@ -5,8 +5,9 @@ moto stamps keys' creation and last use with the current time and has no way to 
 remediation scenarios need keys created and used months ago. This runs moto's WSGI application
 (what `moto_server` runs) and answers one extra path before it:
 
-  POST   /_clock?at=UNIX_SECONDS   moto's clock jumps there and keeps ticking
-  DELETE /_clock                   back to the real time
+  POST   /_clock?at=UNIX_SECONDS           moto's clock jumps there and keeps ticking
+  POST   /_clock?at=UNIX_SECONDS&tick=no   ... and stands still there
+  DELETE /_clock                           back to the real time
 
 Usage: moto-clock.py PORT (listens on 127.0.0.1 only).
 """
@@ -25,7 +26,7 @@ lock = threading.Lock()
 freezer = None
 
 
-def set_clock(seconds):
+def set_clock(seconds, tick=True):
     global freezer
     with lock:
         if freezer is not None:
@@ -34,7 +35,7 @@ def set_clock(seconds):
         if seconds is not None:
             freezer = freezegun.freeze_time(
                 datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc),
-                tick=True,
+                tick=tick,
             )
             freezer.start()
 
@@ -46,7 +47,7 @@ def app(environ, start_response):
     try:
         if method == "POST":
             query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
-            set_clock(float(query.get("at", "")))
+            set_clock(float(query.get("at", "")), tick=query.get("tick") != "no")
         elif method == "DELETE":
             set_clock(None)
         else:

@@ -26,6 +26,7 @@ pub(crate) use attempts::LastFailure;
 use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
 pub(crate) use error::{AwsError, ErrorKind};
 pub(crate) use organizations::Organizations;
 
@@ -78,7 +79,11 @@ pub(crate) async fn sdk_config(
         .http_client(https)
         .region(region)
         .retry_config(retry)
-        .timeout_config(timeouts);
+        .timeout_config(timeouts)
+        // It times every body's throughput, on every request, to catch a transfer that stalls;
+        // `aws.attempt_timeout` already ends any attempt that takes too long, and IAM's answers
+        // are small. Off, a request costs less CPU (docs/benchmarks.md).
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url);
     }

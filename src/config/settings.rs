@@ -205,7 +205,7 @@ settings! {
         key: "collector.last_used",
         flag: None,
         default: Some("true"),
-        help: "API mode: ask GetAccessKeyLastUsed for every key (one more request per key).",
+        help: "API mode: collect each key's last use, from the credential report (GetAccessKeyLastUsed for keys it cannot place, or for every active key without a report).",
         expected: BOOLEAN,
     }
     MASK_ACCESS_KEY_IDS {
@@ -226,14 +226,14 @@ settings! {
         key: "collector.report_max_age",
         flag: None,
         default: Some("4h"),
-        help: "Credential-report mode: a report older than this is generated anew.",
+        help: "A credential report older than this is generated anew (credential-report mode, and API mode's last use).",
         expected: DURATION,
     }
     REPORT_WAIT {
         key: "collector.report_wait",
         flag: None,
         default: Some("2m"),
-        help: "Credential-report mode: how long to wait while AWS generates a report.",
+        help: "How long to wait while AWS generates a credential report (credential-report mode, and API mode's last use).",
         expected: DURATION,
     }
     CONFIRM_REPORT_OFFENDERS {

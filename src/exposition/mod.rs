@@ -459,6 +459,7 @@ mod tests {
             data_timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             users,
             root_access_keys_present: Some(false),
+            last_used_from: crate::snapshot::LastUsedFrom::PerKey,
         })
     }
 

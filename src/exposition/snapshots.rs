@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use super::KeyIdDisplay;
 use crate::config::KeySeries;
-use crate::snapshot::{unix_seconds, AccessKey, AccountSnapshot, User};
+use crate::snapshot::{unix_seconds, AccessKey, AccountSnapshot, LastUsedFrom, User};
 
 /// Which rows of a snapshot give a family's samples, and their values (`None`: no sample).
 enum Rows {
@@ -246,6 +246,23 @@ impl SnapshotFamilies {
                 Rows::Account(|s| Some(unix_seconds(s.data_timestamp))),
             ),
             Family::new(
+                "iam_exporter_last_used_from_report",
+                "1 when the keys' last use came from the credential report, 0 when it was asked per key (GetAccessKeyLastUsed: no report could be had); absent when last use is not collected.".to_owned(),
+                Rows::Account(|s| match s.last_used_from {
+                    LastUsedFrom::Nowhere => None,
+                    LastUsedFrom::PerKey => Some(0.0),
+                    LastUsedFrom::Report(_) => Some(1.0),
+                }),
+            ),
+            Family::new(
+                "iam_exporter_last_used_report_timestamp_seconds",
+                "Unix time the credential report the keys' last use came from was generated: last use is at most this old (keys created since are asked per key).".to_owned(),
+                Rows::Account(|s| match s.last_used_from {
+                    LastUsedFrom::Report(generated) => Some(seconds(generated)),
+                    _ => None,
+                }),
+            ),
+            Family::new(
                 "iam_user_active_access_keys",
                 format!("Number of active access keys of the IAM user; the CIS control allows at most 1. {refreshed}"),
                 Rows::User(|user| Some(user.active_access_keys() as f64)),
@@ -414,6 +431,7 @@ mod tests {
         ))
         .clone();
         second.root_access_keys_present = None;
+        second.last_used_from = LastUsedFrom::Report(1_699_999_000);
         let snapshots = [first, Arc::new(second)];
 
         let families = SnapshotFamilies::new("5m", KeyIdDisplay::Full);
@@ -455,6 +473,14 @@ mod tests {
             f.family("iam_user_active_access_keys"),
             &["account_id", "user", "path"],
         );
+        let from_report = gauge(
+            f.family("iam_exporter_last_used_from_report"),
+            &["account_id"],
+        );
+        let report_time = gauge(
+            f.family("iam_exporter_last_used_report_timestamp_seconds"),
+            &["account_id"],
+        );
         let expiry = gauge(
             f.family("iam_user_exemption_expiry_timestamp_seconds"),
             &["account_id", "user", "source", "reason", "owner"],
@@ -471,6 +497,14 @@ mod tests {
                 .set(s.users_with_multiple_active_keys() as f64);
             data.with_label_values(&[a])
                 .set(unix_seconds(s.data_timestamp));
+            match s.last_used_from {
+                LastUsedFrom::Nowhere => {}
+                LastUsedFrom::PerKey => from_report.with_label_values(&[a]).set(0.0),
+                LastUsedFrom::Report(at) => {
+                    from_report.with_label_values(&[a]).set(1.0);
+                    report_time.with_label_values(&[a]).set(at as f64);
+                }
+            }
             if let Some(present) = s.root_access_keys_present {
                 root.with_label_values(&[a])
                     .set(if present { 1.0 } else { 0.0 });

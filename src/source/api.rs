@@ -1,24 +1,46 @@
-//! API mode: `ListUsers` (paged), then per user `ListAccessKeys` and, when enabled,
-//! `GetAccessKeyLastUsed` per key, with bounded concurrency; `GetAccountSummary` for root keys.
+//! API mode: `ListUsers` (paged), then per user `ListAccessKeys`, with bounded concurrency.
+//!
+//! Last use (`collector.last_used`) comes from the account's credential report when it can be
+//! had, under the rules of credential-report mode (`collector.report_max_age`,
+//! `collector.report_wait`): one download carries every key's last use, to the day AWS keeps it
+//! anyway. The report's two slots per user are joined to the listed keys by creation time;
+//! `GetAccessKeyLastUsed` is asked only for the active keys the report cannot place (created
+//! after it, or two in the same second). Without a report (no `iam:GetCredentialReport`, not
+//! ready in time), every active key is asked, with a warning, and
+//! `iam_exporter_last_used_from_report` says so. The report's root row also answers whether
+//! root has keys; without it, `GetAccountSummary` does.
 
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
+use super::credential_report::{self, carry_last_use};
 use super::{Account, Exemptions, Source, SourceError};
 use crate::aws::AwsError;
 use crate::aws::ErrorKind;
 use crate::config::CollectorConfig;
-use crate::snapshot::{AccountSnapshot, User};
+use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, LastUsedFrom, User};
+
+/// The report's key slots per user name, with its generation time and root's answer.
+struct LastUseReport {
+    slots: HashMap<String, Vec<AccessKey>>,
+    generated: i64,
+    root_access_keys_present: Option<bool>,
+}
 
 /// Reads IAM through its list APIs.
 pub(crate) struct ApiSource {
     account: Account,
     /// Users whose keys are fetched at once; IAM throttles, so this stays small.
     concurrency: usize,
-    /// Whether to spend one request per key on its last use.
+    /// Whether to collect last use.
     last_used: bool,
+    /// A report older than this is generated anew.
+    report_max_age: Duration,
+    /// How long to wait for AWS to generate one.
+    report_wait: Duration,
     /// The offenders' exemptions.
     exemptions: Exemptions,
 }
@@ -34,6 +56,8 @@ impl ApiSource {
             account,
             concurrency: collector.concurrency,
             last_used: collector.last_used,
+            report_max_age: collector.report_max_age,
+            report_wait: collector.report_wait,
             exemptions,
         }
     }
@@ -59,8 +83,14 @@ impl ApiSource {
         }
     }
 
-    /// One user's keys; `None` when the user was deleted while the refresh ran.
-    async fn user(&self, name: String, path: String) -> Result<Option<User>, AwsError> {
+    /// One user's keys; `None` when the user was deleted while the refresh ran. Last use from
+    /// `report`'s slots for the user, else asked per active key.
+    async fn user(
+        &self,
+        name: String,
+        path: String,
+        report: Option<&LastUseReport>,
+    ) -> Result<Option<User>, AwsError> {
         let iam = self.account.iam();
         let mut access_keys = match iam.list_access_keys(&name).await {
             Ok(keys) => keys,
@@ -71,7 +101,20 @@ impl ApiSource {
             Err(err) => return Err(err),
         };
         if self.last_used {
-            for key in &mut access_keys {
+            let unplaced = match report {
+                Some(report) => {
+                    let slots = report.slots.get(&name).map_or(&[][..], Vec::as_slice);
+                    carry_last_use(&mut access_keys, slots)
+                }
+                None => (0..access_keys.len()).collect(),
+            };
+            for index in unplaced {
+                let key = &mut access_keys[index];
+                // An inactive key cannot be used: its last use is what the report says, or
+                // unknown, never worth a request.
+                if key.status != KeyStatus::Active {
+                    continue;
+                }
                 key.last_used = match iam.access_key_last_used(&key.id).await {
                     Ok(last_used) => last_used,
                     // Deleted since it was listed: it will be gone on the next refresh.
@@ -87,6 +130,34 @@ impl ApiSource {
             access_keys,
             exemptions: Vec::new(),
         }))
+    }
+
+    /// The credential report's key slots, or `None` (with a warning) when it cannot be had:
+    /// last use is then asked per key, as it was before reports were used.
+    async fn last_use_report(&self, account_id: &str) -> Option<LastUseReport> {
+        let iam = self.account.iam();
+        match credential_report::read(iam, account_id, self.report_max_age, self.report_wait).await
+        {
+            Ok((parsed, generated)) => Some(LastUseReport {
+                slots: parsed
+                    .users
+                    .into_iter()
+                    .map(|user| (user.name, user.access_keys))
+                    .collect(),
+                generated,
+                root_access_keys_present: parsed.root_access_keys_present,
+            }),
+            Err(err) => {
+                tracing::warn!(
+                    account_id,
+                    error = %crate::error::error_chain(&err),
+                    "no credential report: asking GetAccessKeyLastUsed for every active key \
+                     instead (one request per key); grant iam:GenerateCredentialReport and \
+                     iam:GetCredentialReport to save them"
+                );
+                None
+            }
+        }
     }
 
     /// Whether root has keys; `None` (with a warning) when the credentials may not ask, so a
@@ -108,20 +179,37 @@ impl ApiSource {
     async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
         let started = SystemTime::now();
         let account_id = self.account.id().await?;
-        let listed = self.list_users().await?;
+        let report = async {
+            match self.last_used {
+                true => self.last_use_report(&account_id).await,
+                false => None,
+            }
+        };
+        let (listed, report) = tokio::join!(self.list_users(), report);
+        let listed = listed?;
+        let report = report.as_ref();
         let mut users: Vec<User> = stream::iter(listed)
-            .map(|(name, path)| self.user(name, path))
+            .map(|(name, path)| self.user(name, path, report))
             .buffer_unordered(self.concurrency)
             .try_filter_map(|user| async move { Ok(user) })
             .try_collect()
             .await?;
         users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        let root_access_keys_present = self.root_access_keys_present().await?;
+        let root_access_keys_present = match report.and_then(|r| r.root_access_keys_present) {
+            Some(present) => Some(present),
+            None => self.root_access_keys_present().await?,
+        };
+        let last_used_from = match (self.last_used, report) {
+            (false, _) => LastUsedFrom::Nowhere,
+            (true, Some(report)) => LastUsedFrom::Report(report.generated),
+            (true, None) => LastUsedFrom::PerKey,
+        };
         let mut snapshot = AccountSnapshot {
             account_id,
             data_timestamp: started,
             users,
             root_access_keys_present,
+            last_used_from,
         };
         self.exemptions
             .resolve(self.account.iam(), &mut snapshot)

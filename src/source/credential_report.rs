@@ -19,9 +19,9 @@ use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt, TryStreamExt};
 
 use super::{Account, Exemptions, Source, SourceError};
-use crate::aws::{AwsError, CredentialReport, ReportState};
+use crate::aws::{AwsError, CredentialReport, Iam, ReportState};
 use crate::config::CollectorConfig;
-use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, User};
+use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, LastUsedFrom, User};
 
 /// The report's name for the root user.
 const ROOT_ROW: &str = "<root_account>";
@@ -58,42 +58,6 @@ impl CredentialReportSource {
         }
     }
 
-    /// The current report, generating a new one only when needed.
-    async fn report(&self) -> Result<CredentialReport, SourceError> {
-        let iam = self.account.iam();
-        match iam.get_credential_report().await {
-            Ok(report) if age(report.generated) <= self.max_age => return Ok(report),
-            Ok(report) => tracing::info!(
-                generated = report.generated,
-                "credential report older than collector.report_max_age; generating a new one"
-            ),
-            Err(err) if is_report_missing(&err) => tracing::info!(
-                code = err.code.as_deref().unwrap_or(""),
-                "no usable credential report; generating one"
-            ),
-            Err(err) => return Err(err.into()),
-        }
-        self.generate().await?;
-        Ok(iam.get_credential_report().await?)
-    }
-
-    /// Starts generation and polls until the report is complete or the wait runs out.
-    async fn generate(&self) -> Result<(), SourceError> {
-        let deadline = tokio::time::Instant::now() + self.wait;
-        let mut pause = Duration::from_millis(250);
-        loop {
-            if self.account.iam().generate_credential_report().await? == ReportState::Complete {
-                return Ok(());
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(SourceError::ReportNotReady(self.wait));
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_secs(10));
-        }
-    }
-
     /// Replaces the report's view of a flagged user with the current keys and real IDs;
     /// `None` when the user no longer exists.
     async fn confirm(&self, mut user: User) -> Result<Option<User>, AwsError> {
@@ -102,15 +66,7 @@ impl CredentialReportSource {
             Err(err) if err.is_not_found() => return Ok(None),
             Err(err) => return Err(err),
         };
-        // The report's `last_rotated` is the key's creation time: match slots by it to carry
-        // the report's last-use dates over to the real keys.
-        for key in &mut keys {
-            key.last_used = user
-                .access_keys
-                .iter()
-                .find(|slot| slot.created == key.created)
-                .and_then(|slot| slot.last_used);
-        }
+        carry_last_use(&mut keys, &user.access_keys);
         keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         user.access_keys = keys;
         Ok(Some(user))
@@ -119,16 +75,8 @@ impl CredentialReportSource {
     async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
         // Known first (one STS call, once), so that failures are labelled with the account.
         let account_id = self.account.id().await?;
-        let report = self.report().await?;
-        let generated = report.generated;
-        let parsed = parse(&report.content).map_err(SourceError::MalformedReport)?;
-        // The CSV is no longer needed; free it before the confirmations and the rendering.
-        drop(report);
-        if let Some(reported) = parsed.account_id.as_deref().filter(|id| *id != account_id) {
-            return Err(SourceError::MalformedReport(format!(
-                "the report is for account {reported}, but the credentials are of account {account_id}"
-            )));
-        }
+        let (parsed, generated) =
+            read(self.account.iam(), &account_id, self.max_age, self.wait).await?;
         let (flagged, mut users): (Vec<User>, Vec<User>) = parsed
             .users
             .into_iter()
@@ -146,6 +94,7 @@ impl CredentialReportSource {
             data_timestamp: UNIX_EPOCH + Duration::from_secs(generated.max(0) as u64),
             users,
             root_access_keys_present: parsed.root_access_keys_present,
+            last_used_from: LastUsedFrom::Report(generated),
         };
         self.exemptions
             .resolve(self.account.iam(), &mut snapshot)
@@ -166,6 +115,98 @@ impl Source for CredentialReportSource {
     fn account(&self) -> &Account {
         &self.account
     }
+}
+
+/// The account's current report, parsed, with its generation time: the one AWS has when it is
+/// no older than `max_age`, a new one otherwise (polling up to `wait` while AWS makes it).
+pub(super) async fn read(
+    iam: &Iam,
+    account_id: &str,
+    max_age: Duration,
+    wait: Duration,
+) -> Result<(ParsedReport, i64), SourceError> {
+    let report = current(iam, max_age, wait).await?;
+    let generated = report.generated;
+    let parsed = parse(&report.content).map_err(SourceError::MalformedReport)?;
+    // The CSV is no longer needed; free it before the confirmations and the rendering.
+    drop(report);
+    if let Some(reported) = parsed.account_id.as_deref().filter(|id| *id != account_id) {
+        return Err(SourceError::MalformedReport(format!(
+            "the report is for account {reported}, but the credentials are of account {account_id}"
+        )));
+    }
+    Ok((parsed, generated))
+}
+
+/// The current report, generating a new one only when needed.
+async fn current(
+    iam: &Iam,
+    max_age: Duration,
+    wait: Duration,
+) -> Result<CredentialReport, SourceError> {
+    match iam.get_credential_report().await {
+        Ok(report) if age(report.generated) <= max_age => return Ok(report),
+        Ok(report) => tracing::info!(
+            generated = report.generated,
+            "credential report older than collector.report_max_age; generating a new one"
+        ),
+        Err(err) if is_report_missing(&err) => tracing::info!(
+            code = err.code.as_deref().unwrap_or(""),
+            "no usable credential report; generating one"
+        ),
+        Err(err) => return Err(err.into()),
+    }
+    generate(iam, wait).await?;
+    Ok(iam.get_credential_report().await?)
+}
+
+/// Starts generation and polls until the report is complete or the wait runs out.
+async fn generate(iam: &Iam, wait: Duration) -> Result<(), SourceError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        if iam.generate_credential_report().await? == ReportState::Complete {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(SourceError::ReportNotReady(wait));
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Carries the report's last-use dates over to a user's real keys. The report names no key: its
+/// two slots carry `last_rotated`, the key's creation time, so a key takes the date of the slot
+/// created in the same second; of two such slots, the one with the key's status, and when that
+/// does not tell them apart either, their date only if they agree on it. Returns the indices of
+/// the keys no slot places (created after the report, or two slots that disagree): their last
+/// use is not known from it.
+pub(super) fn carry_last_use(keys: &mut [AccessKey], slots: &[AccessKey]) -> Vec<usize> {
+    let mut unplaced = Vec::new();
+    for (index, key) in keys.iter_mut().enumerate() {
+        let same: Vec<&AccessKey> = slots
+            .iter()
+            .filter(|slot| slot.created == key.created)
+            .collect();
+        let status: Vec<&AccessKey> = same
+            .iter()
+            .copied()
+            .filter(|slot| slot.status == key.status)
+            .collect();
+        let candidates = if status.is_empty() { same } else { status };
+        match candidates.split_first() {
+            Some((first, rest)) if rest.iter().all(|s| s.last_used == first.last_used) => {
+                key.last_used = first.last_used;
+            }
+            _ => {
+                key.last_used = None;
+                unplaced.push(index);
+            }
+        }
+    }
+    unplaced
 }
 
 fn age(generated: i64) -> Duration {
@@ -558,5 +599,47 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(bad_arn.contains("not-an-arn"), "{bad_arn}");
+    }
+
+    #[test]
+    fn report_slots_are_joined_to_keys_by_creation_time_and_status() {
+        let key = |id: &str, status: KeyStatus, created: i64, last_used: Option<i64>| AccessKey {
+            id: id.to_owned(),
+            status,
+            created,
+            last_used,
+        };
+        let slots = [
+            key("access_key_1", KeyStatus::Active, 100, Some(500)),
+            key("access_key_2", KeyStatus::Inactive, 100, Some(400)),
+        ];
+        let mut keys = vec![
+            key("AKIA1", KeyStatus::Active, 100, None),
+            key("AKIA2", KeyStatus::Inactive, 100, None),
+            key("AKIA3", KeyStatus::Active, 300, Some(1)),
+        ];
+        let unplaced = carry_last_use(&mut keys, &slots);
+        assert_eq!(
+            keys[0].last_used,
+            Some(500),
+            "same second, told apart by status"
+        );
+        assert_eq!(keys[1].last_used, Some(400));
+        assert_eq!(unplaced, [2], "created after the report");
+        assert_eq!(keys[2].last_used, None);
+
+        // Two active slots of one second: their date only if they agree.
+        let agree = [
+            key("access_key_1", KeyStatus::Active, 100, None),
+            key("access_key_2", KeyStatus::Active, 100, None),
+        ];
+        let mut keys = vec![key("AKIA1", KeyStatus::Active, 100, Some(9))];
+        assert!(carry_last_use(&mut keys, &agree).is_empty());
+        assert_eq!(keys[0].last_used, None);
+        let disagree = [
+            key("access_key_1", KeyStatus::Active, 100, Some(7)),
+            key("access_key_2", KeyStatus::Active, 100, None),
+        ];
+        assert_eq!(carry_last_use(&mut keys, &disagree), [0]);
     }
 }

@@ -161,7 +161,12 @@ async fn throttling_is_retried_with_back_off_within_one_refresh() {
 async fn without_permission_for_the_account_summary_root_is_unknown_but_users_are_served() {
     let fake = FakeIam::start(populated(3)).await;
     fake.inject(Some("GetAccountSummary"), FaultKind::AccessDenied, None);
-    let app = spawn_app(&fake.endpoint(), &[]).await;
+    // Without last use there is no report, whose root row would answer instead.
+    let app = spawn_app(
+        &fake.endpoint(),
+        &[("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false")],
+    )
+    .await;
     let scrape = app.wait_for("the first refresh", refreshed).await;
     assert!(scrape
         .value(
@@ -169,6 +174,7 @@ async fn without_permission_for_the_account_summary_root_is_unknown_but_users_ar
             &[("account_id", ACCOUNT)]
         )
         .is_none());
+    assert!(fake.requests("GetAccountSummary") >= 1, "it was asked");
     assert_eq!(
         scrape.value("iam_account_users", &[("account_id", ACCOUNT)]),
         Some(3.0)

@@ -14,6 +14,7 @@ mod alerting;
 mod binary;
 mod exemptions;
 mod http;
+mod last_use;
 mod layout;
 mod remediation;
 mod web_config;

@@ -40,13 +40,21 @@ impl Moto {
 
     /// Moves moto's clock to `unix_seconds` (it keeps ticking from there); `None`: real time.
     pub async fn set_clock(&self, unix_seconds: Option<i64>) {
+        self.clock_request(unix_seconds.map(|at| format!("/_clock?at={at}")))
+            .await;
+    }
+
+    /// Stops moto's clock at `unix_seconds`: everything happens in that very second.
+    pub async fn freeze_clock(&self, unix_seconds: i64) {
+        self.clock_request(Some(format!("/_clock?at={unix_seconds}&tick=no")))
+            .await;
+    }
+
+    async fn clock_request(&self, set: Option<String>) {
         assert!(self.clock, "start moto with Moto::start_with_clock");
         let addr = ([127, 0, 0, 1], self.port).into();
-        let response = match unix_seconds {
-            Some(at) => {
-                let path = format!("/_clock?at={at}");
-                iam_key_exporter_testkit::request(addr, "POST", &path, &[]).await
-            }
+        let response = match set {
+            Some(path) => iam_key_exporter_testkit::request(addr, "POST", &path, &[]).await,
             None => iam_key_exporter_testkit::request(addr, "DELETE", "/_clock", &[]).await,
         };
         assert_eq!(response.status, 204, "{}", response.text());
