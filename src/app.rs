@@ -59,9 +59,6 @@ pub enum Error {
     /// `check` could not discover the organization's accounts.
     #[error("cannot discover the organization's accounts")]
     Discovery(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// `remediate` could not re-read a user it was to plan for.
-    #[error("cannot re-read an offender's access keys")]
-    Remediate(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// `check` or `remediate` could not write its report.
     #[error("cannot write the report to standard output")]
     Output(#[source] std::io::Error),
@@ -232,7 +229,5 @@ pub async fn remediate(config: &Config, options: RemediateOptions) -> Result<Rem
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
     let findings = check::run(&sources, config.refresh.timeout).await?;
-    remediate::run(&sources, &findings, options)
-        .await
-        .map_err(|err| Error::Remediate(Box::new(err)))
+    Ok(remediate::run(&sources, &findings, options, config.collector.max_exemption).await)
 }

@@ -156,7 +156,7 @@ impl Cli {
                     min_idle: sub
                         .get_one::<std::time::Duration>(MIN_IDLE)
                         .copied()
-                        .unwrap_or(std::time::Duration::from_secs(86_400)),
+                        .unwrap_or(crate::check::MIN_IDLE),
                     output: sub
                         .get_one::<String>(OUTPUT)
                         .and_then(|name| OutputFormat::parse(name))
@@ -273,7 +273,11 @@ mod tests {
             panic!("{:?}", cli.command)
         };
         assert!(!options.apply);
-        assert_eq!(options.min_idle, std::time::Duration::from_secs(86_400));
+        assert_eq!(
+            options.min_idle,
+            crate::check::MIN_IDLE,
+            "`24h`, as --help says"
+        );
         let cli = Cli::parse_from([
             "iam-key-exporter",
             "remediate",

@@ -25,57 +25,23 @@ use serde_json::{json, Value};
 
 use crate::aws::{AwsError, Iam};
 use crate::check::{
-    self, cell, exemption_json, now_seconds, rfc3339, shell_quote, unhonoured, write_columns,
-    Findings, OutputFormat, MAX_KEY_AGE,
+    self, cell, exemption_json, now_seconds, plan, rfc3339, shell_quote, unhonoured, write_columns,
+    Findings, Human, OutputFormat, Plan,
 };
 use crate::controls::ONE_ACTIVE_KEY;
 use crate::error::error_chain;
-use crate::snapshot::{AccessKey, Exemption, KeyStatus, User};
-use crate::source::Source;
+use crate::snapshot::{AccessKey, Exemption, ExemptionSource, KeyStatus, User};
+use crate::source::{tag_exemption, Source};
 
 /// What `remediate` was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Make the planned changes; without it nothing is written.
     pub apply: bool,
-    /// A key used more recently than this is never deactivated.
+    /// A key used or created more recently than this is never deactivated.
     pub min_idle: Duration,
     /// Table or JSON.
     pub output: OutputFormat,
-}
-
-/// Why a user is left to a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Human {
-    /// No active key has a recorded use: which one the workload needs is unknown.
-    NoneUsed,
-    /// Two active keys were last used at the same time.
-    Tie(String, String),
-    /// The key in use is older than 90 days: rotate (create a key, move the workload) first.
-    Rotate { in_use: String },
-    /// A key that would be deactivated was used within `--min-idle`.
-    RecentlyUsed { key: String, last_used: i64 },
-}
-
-impl Human {
-    fn explain(&self, min_idle: Duration) -> String {
-        match self {
-            Human::NoneUsed => "no active key has ever been used: cannot tell which one the \
-                                workload needs"
-                .to_owned(),
-            Human::Tie(a, b) => format!("keys {a} and {b} were last used at the same time"),
-            Human::Rotate { in_use } => format!(
-                "the key in use, {in_use}, is older than 90 days: rotate (create a new key, \
-                 move the workload to it), then run remediate again"
-            ),
-            Human::RecentlyUsed { key, last_used } => format!(
-                "key {key} was used at {}, within --min-idle {}: make sure nothing uses it \
-                 any more",
-                rfc3339(*last_used),
-                humantime::format_duration(min_idle)
-            ),
-        }
-    }
 }
 
 /// What to do about one user.
@@ -89,6 +55,18 @@ pub(crate) enum Verdict {
     Deactivate { keep: String, others: Vec<String> },
     /// Left to a person, and why.
     NeedsHuman(Human),
+    /// The user could not be read again (keys, last use or exemption tags): nothing was done.
+    Unreadable(String),
+}
+
+impl From<Plan> for Verdict {
+    fn from(plan: Plan) -> Self {
+        match plan {
+            Plan::Nothing => Verdict::Nothing,
+            Plan::Deactivate { keep, others } => Verdict::Deactivate { keep, others },
+            Plan::NeedsHuman(human) => Verdict::NeedsHuman(human),
+        }
+    }
 }
 
 /// What happened to a planned deactivation.
@@ -98,7 +76,7 @@ pub(crate) enum Outcome {
     Planned,
     /// Applied, and IAM lists the planned state.
     Done,
-    /// A request failed; what IAM lists afterwards is in `after`.
+    /// A request failed, and IAM does not list the planned state.
     Failed(String),
     /// Applied, but IAM lists something else (another change raced this one).
     Mismatch(String),
@@ -122,53 +100,6 @@ pub struct Remediation {
     users: Vec<UserPlan>,
     options: Options,
     checked_at: SystemTime,
-}
-
-/// Chooses what to do about `user` at `now` (Unix seconds), by the rules in the module docs.
-pub(crate) fn plan(user: &User, now: i64, min_idle: Duration) -> Verdict {
-    let active: Vec<&AccessKey> = user
-        .access_keys
-        .iter()
-        .filter(|key| key.status == KeyStatus::Active)
-        .collect();
-    if active.len() < 2 {
-        return Verdict::Nothing;
-    }
-    let mut used: Vec<&AccessKey> = active
-        .iter()
-        .copied()
-        .filter(|key| key.last_used.is_some())
-        .collect();
-    used.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.id.cmp(&b.id)));
-    let Some(&keep) = used.first() else {
-        return Verdict::NeedsHuman(Human::NoneUsed);
-    };
-    if let Some(second) = used
-        .get(1)
-        .filter(|second| second.last_used == keep.last_used)
-    {
-        return Verdict::NeedsHuman(Human::Tie(keep.id.clone(), second.id.clone()));
-    }
-    if now.saturating_sub(keep.created) >= MAX_KEY_AGE.as_secs() as i64 {
-        return Verdict::NeedsHuman(Human::Rotate {
-            in_use: keep.id.clone(),
-        });
-    }
-    let idle_since = now.saturating_sub(min_idle.as_secs() as i64);
-    let others: Vec<&AccessKey> = active.into_iter().filter(|key| key.id != keep.id).collect();
-    if let Some(busy) = others
-        .iter()
-        .find(|key| key.last_used.is_some_and(|used| used > idle_since))
-    {
-        return Verdict::NeedsHuman(Human::RecentlyUsed {
-            key: busy.id.clone(),
-            last_used: busy.last_used.unwrap_or_default(),
-        });
-    }
-    Verdict::Deactivate {
-        keep: keep.id.clone(),
-        others: others.into_iter().map(|key| key.id.clone()).collect(),
-    }
 }
 
 /// Re-reads one user's keys, with the last use of each active key; `None` when the user is gone.
@@ -198,50 +129,77 @@ async fn reread(
     Ok(Some(keys))
 }
 
+/// The user as IAM has it now: keys, their last use, and exemptions (the config file's as the
+/// audit found them, the tags read again). Any failure is the user's, and stops nothing else.
+async fn current(
+    iam: &Iam,
+    audited: &User,
+    max_exemption: Duration,
+) -> Result<Option<User>, AwsError> {
+    let Some(keys) = reread(iam, &audited.name, true).await? else {
+        return Ok(None);
+    };
+    let mut user = audited.clone();
+    user.access_keys = keys;
+    user.exemptions
+        .retain(|exemption| exemption.source == ExemptionSource::Config);
+    if let Some(tagged) = tag_exemption(iam, &user.name, max_exemption).await? {
+        user.exemptions.push(tagged);
+    }
+    Ok(Some(user))
+}
+
 /// Plans (and with `apply`, carries out) the remediation of every offender the audit found.
-/// A failure to re-read a user fails the run (exit code 2); a failed deactivation is reported
-/// on its user and the run goes on.
+/// Every user is read again first (keys, last use, exemption tags): what was true at the audit
+/// may not be now. A user that cannot be read again, or whose change fails, is reported as such
+/// and the run goes on.
 pub(crate) async fn run(
     sources: &[Arc<dyn Source>],
     findings: &Findings,
     options: Options,
-) -> Result<Remediation, AwsError> {
+    max_exemption: Duration,
+) -> Remediation {
     let now = findings.now();
     let mut users = Vec::new();
     for (snapshot, audited) in findings.all_offenders() {
-        let Some(source) = sources
-            .iter()
-            .find(|source| source.account_id().as_deref() == Some(&snapshot.account_id))
-        else {
-            continue;
-        };
-        let iam = source.account().iam();
-        let mut user = audited.clone();
-        if let Some(exemption) = audited.exempt_at(now) {
-            users.push(UserPlan {
-                account_id: snapshot.account_id.clone(),
-                user,
-                verdict: Verdict::Exempt(exemption.clone()),
-                outcome: None,
-                after: Vec::new(),
-            });
-            continue;
-        }
-        let verdict = match reread(iam, &user.name, true).await? {
-            Some(keys) => {
-                user.access_keys = keys;
-                plan(&user, now, options.min_idle)
-            }
-            None => Verdict::Nothing,
-        };
         let mut entry = UserPlan {
             account_id: snapshot.account_id.clone(),
-            user,
-            verdict,
+            user: audited.clone(),
+            verdict: Verdict::Nothing,
             outcome: None,
             after: Vec::new(),
         };
-        if let Verdict::Deactivate { keep, others } = &entry.verdict {
+        let source = sources
+            .iter()
+            .find(|source| source.account_id().as_deref() == Some(&snapshot.account_id));
+        let (verdict, iam) = match (audited.exempt_at(now), source) {
+            (Some(exemption), _) => (Verdict::Exempt(exemption.clone()), None),
+            (None, None) => (
+                Verdict::Unreadable("no credentials for the account".to_owned()),
+                None,
+            ),
+            (None, Some(source)) => {
+                let iam = source.account().iam();
+                let verdict = match current(iam, audited, max_exemption).await {
+                    Ok(Some(user)) => {
+                        let verdict = match user.exempt_at(now) {
+                            Some(exemption) => Verdict::Exempt(exemption.clone()),
+                            None => plan(&user, now, options.min_idle).into(),
+                        };
+                        entry.user = user;
+                        verdict
+                    }
+                    Ok(None) => Verdict::Nothing,
+                    Err(err) => Verdict::Unreadable(format!(
+                        "cannot read the user again, so nothing was changed: {}",
+                        error_chain(&err)
+                    )),
+                };
+                (verdict, Some(iam))
+            }
+        };
+        entry.verdict = verdict;
+        if let (Verdict::Deactivate { keep, others }, Some(iam)) = (&entry.verdict, iam) {
             entry.outcome = Some(if options.apply {
                 let (outcome, after) = apply(iam, &entry.user.name, keep, others).await;
                 entry.after = after;
@@ -252,15 +210,16 @@ pub(crate) async fn run(
         }
         users.push(entry);
     }
-    Ok(Remediation {
+    Remediation {
         users,
         options,
         checked_at: findings.checked_at,
-    })
+    }
 }
 
 /// Deactivates `others`, then lists the user's keys again and compares with the plan: `keep`
-/// active, every one of `others` inactive, at most one key active.
+/// active, every one of `others` inactive (or gone), at most one key active. A request that
+/// failed but took effect (a time-out after IAM acted) counts by what IAM lists.
 async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome, Vec<AccessKey>) {
     let mut failure = None;
     for key in others {
@@ -280,30 +239,27 @@ async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome
             );
         }
     };
-    if let Some(failure) = failure {
-        return (Outcome::Failed(failure), after);
-    }
     let status = |id: &str| after.iter().find(|key| key.id == id).map(|key| key.status);
     let active = after
         .iter()
         .filter(|key| key.status == KeyStatus::Active)
         .count();
-    let outcome = if status(keep) == Some(KeyStatus::Active)
+    let planned = status(keep) == Some(KeyStatus::Active)
         && active == 1
         && others
             .iter()
-            .all(|id| matches!(status(id), Some(KeyStatus::Inactive) | None))
-    {
-        Outcome::Done
-    } else {
-        Outcome::Mismatch(format!(
-            "IAM now lists {}",
-            after
-                .iter()
-                .map(|key| format!("{} {}", key.id, key.status.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+            .all(|id| matches!(status(id), Some(KeyStatus::Inactive) | None));
+    let listed = || {
+        after
+            .iter()
+            .map(|key| format!("{} {}", key.id, key.status.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let outcome = match (planned, failure) {
+        (true, _) => Outcome::Done,
+        (false, Some(failure)) => Outcome::Failed(failure),
+        (false, None) => Outcome::Mismatch(format!("IAM now lists {}", listed())),
     };
     (outcome, after)
 }
@@ -329,6 +285,7 @@ impl UserPlan {
             Verdict::Exempt(_) => "exempt",
             Verdict::Deactivate { .. } => "deactivate",
             Verdict::NeedsHuman(_) => "needs-human",
+            Verdict::Unreadable(_) => "unreadable",
         }
     }
 
@@ -340,6 +297,7 @@ impl UserPlan {
             (_, Some(Outcome::Failed(_))) => "failed",
             (_, Some(Outcome::Mismatch(_))) => "mismatch",
             (Verdict::NeedsHuman(_), None) => "left",
+            (Verdict::Unreadable(_), None) => "failed",
             _ => "ok",
         }
     }
@@ -362,6 +320,7 @@ impl UserPlan {
                 format!("keep {keep}; deactivate {}", others.join(", "))
             }
             Verdict::NeedsHuman(human) => human.explain(min_idle),
+            Verdict::Unreadable(why) => why.clone(),
         };
         if let Some(Outcome::Failed(why) | Outcome::Mismatch(why)) = &self.outcome {
             detail.push_str(&format!(" ({why})"));
@@ -526,105 +485,5 @@ impl Remediation {
             }
         );
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_800_000_000;
-    const DAY: i64 = 86_400;
-    const MIN_IDLE: Duration = Duration::from_secs(86_400);
-
-    fn key(id: &str, age_days: i64, used_days_ago: Option<i64>) -> AccessKey {
-        AccessKey {
-            id: id.to_owned(),
-            status: KeyStatus::Active,
-            created: NOW - age_days * DAY,
-            last_used: used_days_ago.map(|days| NOW - days * DAY),
-        }
-    }
-
-    fn verdict(keys: Vec<AccessKey>) -> Verdict {
-        let user = User {
-            name: "u".to_owned(),
-            access_keys: keys,
-            ..User::default()
-        };
-        plan(&user, NOW, MIN_IDLE)
-    }
-
-    fn deactivate(keep: &str, other: &str) -> Verdict {
-        Verdict::Deactivate {
-            keep: keep.to_owned(),
-            others: vec![other.to_owned()],
-        }
-    }
-
-    #[test]
-    fn the_young_key_in_use_is_kept_and_the_idle_one_deactivated() {
-        assert_eq!(
-            verdict(vec![key("OLD", 400, Some(30)), key("NEW", 10, Some(2))]),
-            deactivate("NEW", "OLD")
-        );
-        assert_eq!(
-            verdict(vec![key("A", 10, Some(5)), key("B", 20, None)]),
-            deactivate("A", "B"),
-            "a never-used key is idle"
-        );
-    }
-
-    #[test]
-    fn the_most_recently_used_key_is_never_deactivated() {
-        // The old key is the one in use: deactivating it would cut the workload off.
-        assert_eq!(
-            verdict(vec![key("OLD", 400, Some(3)), key("NEW", 10, Some(30))]),
-            Verdict::NeedsHuman(Human::Rotate {
-                in_use: "OLD".to_owned()
-            })
-        );
-        assert_eq!(
-            verdict(vec![key("A", 200, Some(3)), key("B", 100, Some(30))]),
-            Verdict::NeedsHuman(Human::Rotate {
-                in_use: "A".to_owned()
-            }),
-            "both older than 90 days"
-        );
-    }
-
-    #[test]
-    fn an_unclear_choice_is_left_to_a_person() {
-        assert_eq!(
-            verdict(vec![key("A", 10, None), key("B", 20, None)]),
-            Verdict::NeedsHuman(Human::NoneUsed)
-        );
-        assert_eq!(
-            verdict(vec![key("A", 10, Some(3)), key("B", 20, Some(3))]),
-            Verdict::NeedsHuman(Human::Tie("A".to_owned(), "B".to_owned()))
-        );
-    }
-
-    #[test]
-    fn a_key_used_within_min_idle_is_never_touched() {
-        let mut recent = key("OTHER", 20, None);
-        recent.last_used = Some(NOW - 3_600);
-        let mut keeper = key("KEEP", 10, None);
-        keeper.last_used = Some(NOW - 60);
-        assert_eq!(
-            verdict(vec![keeper, recent]),
-            Verdict::NeedsHuman(Human::RecentlyUsed {
-                key: "OTHER".to_owned(),
-                last_used: NOW - 3_600
-            })
-        );
-    }
-
-    #[test]
-    fn inactive_keys_and_single_keys_need_nothing() {
-        let mut off = key("OFF", 10, Some(1));
-        off.status = KeyStatus::Inactive;
-        assert_eq!(verdict(vec![off, key("ON", 10, Some(5))]), Verdict::Nothing);
-        assert_eq!(verdict(vec![key("ONLY", 500, None)]), Verdict::Nothing);
     }
 }

@@ -122,6 +122,18 @@ impl Exemptions {
     }
 }
 
+/// Reads one user's exemption tags now and says what they declare; `Ok(None)` without any.
+/// Unlike a refresh, a caller about to act on the user cannot do without them, so every error
+/// is returned (`remediate`).
+pub(crate) async fn tag_exemption(
+    iam: &Iam,
+    user: &str,
+    max: Duration,
+) -> Result<Option<Exemption>, AwsError> {
+    let tags = iam.list_user_tags(user, TAG_PREFIX).await?;
+    Ok(from_tags(&tags, now(), max))
+}
+
 /// The exemption a user's tags declare: none without any exemption tag; invalid, and so not
 /// honoured, when the expiry is missing, malformed or too far ahead, or the reason or owner is
 /// missing.

@@ -13,7 +13,7 @@ mod api;
 mod credential_report;
 mod exemptions;
 
-pub(crate) use exemptions::Exemptions;
+pub(crate) use exemptions::{tag_exemption, Exemptions};
 
 use std::sync::Arc;
 use std::time::Duration;

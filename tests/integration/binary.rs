@@ -27,6 +27,20 @@ pub async fn exporter(args: &[&str], env: &[(&'static str, String)]) -> (i32, St
     run(Path::new(BINARY), args, &env, true).await
 }
 
+/// A user with two active keys whose remediation is clear: one made 10 days ago and never used,
+/// one made 5 days ago and in use (moto's clock set for each). Returns (idle, in use).
+async fn fixable_offender(moto: &Moto, seed: &Seed, name: &str, path: &str) -> (String, String) {
+    let now = iam_key_exporter_testkit::fake_iam::now();
+    seed.user(name, path).await;
+    moto.set_clock(Some(now - 10 * 86_400)).await;
+    let idle = seed.key(name).await;
+    moto.set_clock(Some(now - 5 * 86_400)).await;
+    let (in_use, secret) = seed.key_with_secret(name).await;
+    moto.use_key(&in_use, &secret).await;
+    moto.set_clock(None).await;
+    (idle, in_use)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_exits_0_when_every_user_has_at_most_one_active_key() {
     let moto = Moto::start().await;
@@ -40,11 +54,10 @@ async fn check_exits_0_when_every_user_has_at_most_one_active_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_exits_1_and_lists_offenders_with_their_keys_in_json() {
-    let moto = Moto::start().await;
+    let moto = Moto::start_with_clock().await;
     let seed = Seed(moto.iam());
-    let keys = seed
-        .user_with_keys("bob+ops@example.com", "/eng/", 2, 0)
-        .await;
+    let (idle, in_use) = fixable_offender(&moto, &seed, "bob+ops@example.com", "/eng/").await;
+    let keys = [idle.clone(), in_use.clone()];
     seed.user_with_keys("fine", "/", 1, 0).await;
     let (code, out, err) =
         exporter(&["check", "--output", "json"], &aws_env(&moto.endpoint())).await;
@@ -88,7 +101,13 @@ async fn check_exits_1_and_lists_offenders_with_their_keys_in_json() {
         .iter()
         .find_map(|k| k["command"].as_str())
         .unwrap();
-    assert!(command.starts_with("aws iam update-access-key --user-name=bob+ops@example.com "));
+    assert_eq!(
+        command,
+        format!(
+            "aws iam update-access-key --user-name=bob+ops@example.com --access-key-id={idle} --status Inactive"
+        )
+    );
+    assert_eq!(bob["needs_a_human"], serde_json::Value::Null);
     assert!(json["remediation"].as_str().unwrap().contains("90 days"));
     assert_eq!(json["accounts"][0]["users"], 2);
 }
@@ -246,11 +265,11 @@ async fn a_port_that_cannot_be_bound_exits_2_naming_the_address() {
 /// into a shell, and the AWS CLI must accept them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_commands_run_in_bash_for_names_that_look_like_options() {
-    let moto = Moto::start().await;
+    let moto = Moto::start_with_clock().await;
     let seed = Seed(moto.iam());
     let names = ["-rf", "--help", "-", "a=b,c@d.e+f_g"];
     for name in names {
-        seed.user_with_keys(name, "/", 2, 0).await;
+        fixable_offender(&moto, &seed, name, "/").await;
     }
     let env = aws_env(&moto.endpoint());
     let (code, out, err) = exporter(&["check", "--output", "json"], &env).await;

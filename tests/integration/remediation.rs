@@ -22,9 +22,22 @@ fn now() -> i64 {
 
 /// `remediate` with `args`, as JSON; returns the exit code and the document.
 async fn remediate(endpoint: &str, args: &[&str]) -> (i32, Value) {
+    remediate_with(endpoint, args, None).await
+}
+
+/// The same with a config file.
+async fn remediate_with(
+    endpoint: &str,
+    args: &[&str],
+    config: Option<&std::path::Path>,
+) -> (i32, Value) {
     let mut all = vec!["remediate", "--output=json"];
     all.extend_from_slice(args);
-    let (code, out, err) = exporter(&all, &aws_env(endpoint)).await;
+    let mut env = aws_env(endpoint);
+    if let Some(config) = config {
+        env.push(("IAM_KEY_EXPORTER_CONFIG_FILE", config.display().to_string()));
+    }
+    let (code, out, err) = exporter(&all, &env).await;
     let json = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("remediate printed no JSON ({e}), exit {code}:\n{out}\n{err}"));
     (code, json)
@@ -56,6 +69,15 @@ struct Scenario {
     seed: Seed,
     /// `user -> [first key, second key]`.
     keys: std::collections::BTreeMap<&'static str, Vec<String>>,
+    /// A config file exempting `config-exempt`.
+    config: tempfile::TempDir,
+}
+
+impl Scenario {
+    async fn remediate(&self, args: &[&str]) -> (i32, Value) {
+        let config = self.config.path().join("config.toml");
+        remediate_with(&self.moto.endpoint(), args, Some(&config)).await
+    }
 }
 
 const USERS: &[&str] = &[
@@ -67,6 +89,7 @@ const USERS: &[&str] = &[
     "never-used",
     "one-inactive",
     "exempt",
+    "config-exempt",
 ];
 
 /// Creates a key for `user` with moto's clock at `at`; returns its ID and secret.
@@ -103,6 +126,7 @@ async fn scenario() -> Scenario {
     let both_recent_b = key!("both-recent", now - 20 * DAY);
     key!("one-inactive", now - 20 * DAY);
     key!("exempt", now - 20 * DAY);
+    key!("config-exempt", now - 20 * DAY);
     let new_b = key!("old-and-new", now - 10 * DAY);
     moto.use_key(&both_new_a.0, &both_new_a.1).await;
     let both_new_b = key!("both-new", now - 10 * DAY);
@@ -110,8 +134,10 @@ async fn scenario() -> Scenario {
     key!("never-used", now - 10 * DAY);
     let inactive = key!("one-inactive", now - 10 * DAY);
     key!("exempt", now - 10 * DAY);
+    let config_b = key!("config-exempt", now - 10 * DAY);
     moto.set_clock(Some(now - 5 * DAY)).await;
     moto.use_key(&new_b.0, &new_b.1).await;
+    moto.use_key(&config_b.0, &config_b.1).await;
     moto.set_clock(Some(now - 3 * DAY)).await;
     moto.use_key(&both_new_b.0, &both_new_b.1).await;
     moto.use_key(&both_old_b.0, &both_old_b.1).await;
@@ -134,21 +160,35 @@ async fn scenario() -> Scenario {
         ],
     )
     .await;
-    Scenario { moto, seed, keys }
+    let config = crate::helpers::temp_dir();
+    std::fs::write(
+        config.path().join("config.toml"),
+        format!(
+            "[[exemptions]]\naccount = \"*\"\nuser = \"config-exempt\"\nreason = \"migration\"\nowner = \"platform\"\nexpires = \"{}\"\n",
+            &until[..10]
+        ),
+    )
+    .unwrap();
+    Scenario {
+        moto,
+        seed,
+        keys,
+        config,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing() {
-    let Scenario { moto, seed, keys } = scenario().await;
-    let endpoint = moto.endpoint();
-    let before = everything(&seed, USERS).await;
+    let scenario = scenario().await;
+    let (seed, keys) = (&scenario.seed, &scenario.keys);
+    let before = everything(seed, USERS).await;
 
     // The dry run plans and changes nothing.
-    let (code, plan) = remediate(&endpoint, &[]).await;
+    let (code, plan) = scenario.remediate(&[]).await;
     assert_eq!(code, 1, "something is planned: {plan:#}");
     assert_eq!(plan["mode"], "dry-run");
     assert_eq!(
-        everything(&seed, USERS).await,
+        everything(seed, USERS).await,
         before,
         "a dry run changes nothing"
     );
@@ -192,6 +232,7 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
         "no active key has ever been used",
     );
     expect("exempt", "exempt", "tag exemption until");
+    expect("config-exempt", "exempt", "config exemption until");
     assert!(
         plan["users"]
             .as_array()
@@ -211,9 +252,9 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
     assert_eq!(commands[1], "aws iam list-access-keys --user-name=both-new");
 
     // Applied: exactly the planned keys are inactive, none deleted, none of the kept ones.
-    let (code, applied) = remediate(&endpoint, &["--apply"]).await;
+    let (code, applied) = scenario.remediate(&["--apply"]).await;
     assert_eq!(code, 1, "three users still need a person: {applied:#}");
-    let after = everything(&seed, USERS).await;
+    let after = everything(seed, USERS).await;
     let deactivated = [k("old-and-new", 0), k("both-new", 0), k("one-recent", 1)];
     for ((user, was), (_, now)) in before.iter().zip(&after) {
         assert_eq!(was.len(), now.len(), "{user}: no key deleted");
@@ -247,7 +288,7 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
     }
 
     // A second run finds nothing more to do (and writes nothing).
-    let (code, again) = remediate(&endpoint, &["--apply"]).await;
+    let (code, again) = scenario.remediate(&["--apply"]).await;
     assert_eq!(code, 1, "{again:#}");
     assert!(
         again["users"]
@@ -257,7 +298,7 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
             .all(|u| u["action"] != "deactivate"),
         "{again:#}"
     );
-    assert_eq!(everything(&seed, USERS).await, after);
+    assert_eq!(everything(seed, USERS).await, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,12 +375,66 @@ async fn a_dry_run_makes_no_write_request() {
     assert!(fake.with(|s| !s.users["two-keys"].keys[0].active));
 }
 
+/// A user's exemption tags are read again right before acting: when they cannot be, the user is
+/// reported and left alone (its tags might exempt it), and the others are still remediated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_whose_tags_cannot_be_read_is_left_alone() {
+    let now = now();
+    let mut state = State::default();
+    for name in ["tagged", "plain"] {
+        state.users.insert(
+            name.to_owned(),
+            FakeUser {
+                path: "/".to_owned(),
+                keys: vec![
+                    FakeKey {
+                        id: format!("AKIA{:0>16}", format!("{name}1")).to_ascii_uppercase(),
+                        active: true,
+                        created: now - 50 * DAY,
+                        last_used: Some(now - 40 * DAY),
+                    },
+                    FakeKey {
+                        id: format!("AKIA{:0>16}", format!("{name}2")).to_ascii_uppercase(),
+                        active: true,
+                        created: now - 10 * DAY,
+                        last_used: Some(now - 2 * DAY),
+                    },
+                ],
+                tags: Vec::new(),
+            },
+        );
+    }
+    let fake = FakeIam::start(state).await;
+    fake.with(|s| {
+        s.faults.push(crate::fake_iam::Fault {
+            action: Some("ListUserTags".to_owned()),
+            user: Some("tagged".to_owned()),
+            kind: crate::fake_iam::FaultKind::AccessDenied,
+            remaining: None,
+        })
+    });
+    let (code, applied) = remediate(&fake.endpoint(), &["--apply"]).await;
+    assert_eq!(code, 1, "{applied:#}");
+    let tagged = entry(&applied, "tagged");
+    assert_eq!(tagged["result"], "failed", "{tagged:#}");
+    assert!(
+        tagged["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{tagged:#}"
+    );
+    assert_eq!(entry(&applied, "plain")["result"], "done");
+    assert_eq!(fake.requests("UpdateAccessKey"), 1, "plain's idle key only");
+    assert!(fake.with(|s| s.users["tagged"].keys.iter().all(|k| k.active)));
+}
+
 /// The policies, enforced by moto: the read-only policy cannot deactivate a key, the
 /// remediation policy beside it can. moto matches only `"Resource": "*"` statements, which is
 /// what both files grant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_remediation_policy_can_deactivate_a_key() {
-    let moto = Moto::start().await;
+    let moto = Moto::start_with_clock().await;
     let seed = Seed(moto.iam());
     let iam = moto.iam();
     let policy =
@@ -368,9 +463,10 @@ async fn only_the_remediation_policy_can_deactivate_a_key() {
         credentials.push(seed.key_with_secret(user).await);
     }
     seed.user("target", "/").await;
-    let idle = seed.key("target").await;
-    let (used, secret) = seed.key_with_secret("target").await;
+    let (idle, _) = key_at(&moto, &seed, "target", now() - 10 * DAY).await;
+    let (used, secret) = key_at(&moto, &seed, "target", now() - 5 * DAY).await;
     moto.use_key(&used, &secret).await;
+    moto.set_clock(None).await;
     // From here on moto checks every request's signature and policies.
     let addr = moto
         .endpoint()
