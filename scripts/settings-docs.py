@@ -18,10 +18,11 @@ extra={
  'organizations.enabled': ['The credentials must be the management account\'s, or a delegated administrator\'s;','their own account is read with them, every other one through role_name.'],
  'organizations.include_ous': ['A TOML list, or in the environment the IDs separated by commas.'],
  'collector.exemption_tags': ['Tags: iam-key-exporter:exempt-until (YYYY-MM-DD), iam-key-exporter:exempt-reason,','iam-key-exporter:exempt-owner; all three are needed.'],
+ 'events.sqs_queue_url': ['Made by deploy/events/central.yaml (its QueueUrl output); see "Events" in the README.','With events, refresh.interval can be much longer (hours); the refresh stays the safety net.'],
  'collector.confirm_report_offenders': ['Real key IDs and current statuses at one request per flagged user; false, with the','exemption tags off too, keeps a refresh to the report calls alone.'],
 }
 lists={'organizations.include_ous':'ou-ab12-cdef3456','organizations.exclude_accounts':'111111111111'}
-example_unset={'organizations.external_id':'iam-key-exporter','aws.region':'us-east-1','aws.endpoint_url':'http://127.0.0.1:5000','aws.profile':'audit','web.config_file':'/etc/iam-key-exporter/web-config.yml'}
+example_unset={'events.sqs_queue_url':'https://sqs.us-east-1.amazonaws.com/111111111111/iam-key-exporter-events','organizations.external_id':'iam-key-exporter','aws.region':'us-east-1','aws.endpoint_url':'http://127.0.0.1:5000','aws.profile':'audit','web.config_file':'/etc/iam-key-exporter/web-config.yml'}
 numeric=lambda v: re.fullmatch(r'\d+|true|false', v) is not None
 head_lines=[
  'iam-key-exporter configuration%s. Every key is',

@@ -91,6 +91,16 @@ impl AccountSet {
         }
     }
 
+    /// The events queue, read with the base credentials, when `[events]` is configured.
+    pub(crate) fn events_queue(&self) -> Option<aws::Sqs> {
+        let events = self.config.events.as_ref()?;
+        Some(aws::Sqs::new(
+            &self.base,
+            events.sqs_queue_url.clone(),
+            self.observer.clone(),
+        ))
+    }
+
     /// How often to discover again; `None` without discovery.
     pub(crate) fn discovery_interval(&self) -> Option<Duration> {
         self.organizations

@@ -23,7 +23,7 @@ use crate::config::{Config, ConfigError, KeyError};
 use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
-use crate::refresh::Refresher;
+use crate::refresh::{Events, Refresher};
 use crate::remediate::{self, Options as RemediateOptions, Remediation};
 use crate::server;
 
@@ -137,6 +137,14 @@ impl Application {
             accounts::AccountSet::new(&config, metrics.request_observer(), credentials).await;
         let body = Arc::new(Published::new(metrics.render()?));
         let ready = Readiness::default();
+        let events = match (accounts.events_queue(), &config.events) {
+            (Some(queue), Some(events)) => Some(Events {
+                queue,
+                wait: events.wait_time,
+                metrics: metrics.enable_events()?,
+            }),
+            _ => None,
+        };
         let refresher = Refresher::new(
             accounts,
             metrics,
@@ -145,7 +153,8 @@ impl Application {
             config.refresh.interval,
             config.refresh.timeout,
             config.collector.max_concurrent_accounts,
-        );
+        )
+        .with_events(events, config.sharding.count > 1);
         Ok(Application {
             listener,
             local_addr,

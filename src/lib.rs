@@ -21,7 +21,8 @@
 //! 5. `accounts`: the set of watched accounts, one source each.
 //! 6. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
 //! 7. `server`: the HTTP server that hands out the pre-rendered body.
-//! 8. `refresh`: the loop that ties sources to the exposition; `check`: the one-shot audit.
+//! 8. `refresh`: the loop that ties sources to the exposition, and the consumer of IAM change
+//!    events; `check`: the one-shot audit.
 //! 9. `remediate`: the control's remediation, planned from a `check` and, when asked, applied.
 //! 10. `cli` and `telemetry`: the command line and logging.
 //! 11. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
@@ -49,8 +50,8 @@ pub use app::{audit, remediate, Application, Error};
 pub use check::{Findings, OutputFormat};
 pub use cli::{Cli, Command};
 pub use config::{
-    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, ExemptionConfig, KeyError,
-    KeySeries, LogConfig, LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind, UserMatch,
-    WebConfig,
+    AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, EventsConfig, ExemptionConfig,
+    KeyError, KeySeries, LogConfig, LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind,
+    UserMatch, WebConfig,
 };
 pub use remediate::{Options as RemediateOptions, Remediation};

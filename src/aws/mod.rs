@@ -11,6 +11,7 @@ mod capped;
 mod error;
 mod organizations;
 mod rate;
+mod sqs;
 mod write;
 
 use std::error::Error as StdError;
@@ -29,6 +30,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
 pub(crate) use error::{AwsError, ErrorKind};
 pub(crate) use organizations::Organizations;
+pub(crate) use sqs::{Message, Sqs};
 
 use crate::config::{AccountConfig, AwsConfig};
 use crate::snapshot::{AccessKey, KeyStatus};

@@ -108,6 +108,17 @@ pub struct Config {
     pub sharding: ShardingConfig,
     /// Users allowed more than one active key until a date (`[[exemptions]]`).
     pub exemptions: Vec<ExemptionConfig>,
+    /// IAM change events from an SQS queue, when configured.
+    pub events: Option<EventsConfig>,
+}
+
+/// IAM change events (`[events]`): a queue that EventBridge fills with IAM's CloudTrail events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsConfig {
+    /// The queue's URL.
+    pub sqs_queue_url: String,
+    /// How long one poll waits for a message.
+    pub wait_time: Duration,
 }
 
 /// The accounts are spread over `count` replicas by rendezvous hashing of their IDs, so that

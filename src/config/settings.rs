@@ -299,6 +299,20 @@ settings! {
         help: "Time between two discoveries of the organization's accounts.",
         expected: DURATION,
     }
+    EVENTS_SQS_QUEUE_URL {
+        key: "events.sqs_queue_url",
+        flag: None,
+        default: None,
+        help: "The SQS queue IAM change events arrive in (EventBridge, deploy/events/); unset: no events, scheduled refreshes only.",
+        expected: "a queue URL like `https://sqs.us-east-1.amazonaws.com/111111111111/iam-key-exporter-events`",
+    }
+    EVENTS_WAIT_TIME {
+        key: "events.wait_time",
+        flag: None,
+        default: Some("20s"),
+        help: "How long one poll of the queue waits for a message (SQS long polling).",
+        expected: "a duration from `1s` to `20s`, shorter than `aws.attempt_timeout`",
+    }
     SHARDING_COUNT {
         key: "sharding.count",
         flag: None,

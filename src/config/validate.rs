@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::exemptions::{self as e, ExemptionConfig, UserMatch};
 use super::layers::{Layered, Raw};
 use super::settings::{self as s, Setting};
+use super::EventsConfig;
 use super::{
     AccountConfig, AwsConfig, CollectorConfig, Config, KeyError, KeySeries, LogConfig, LogFormat,
     LogLevel, OrganizationsConfig, RefreshConfig, ShardingConfig, SourceKind, WebConfig,
@@ -244,6 +245,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         }),
     };
     let exemptions = exemptions(&mut v, collector.max_exemption);
+    let events = events(&mut v, aws.attempt_timeout);
 
     let organizations = organizations(&mut v);
     let count = v.field(&s::SHARDING_COUNT, |text| {
@@ -288,6 +290,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
             organizations,
             sharding,
             exemptions,
+            events,
         })
     } else {
         Err(v.errors)
@@ -533,4 +536,35 @@ fn exemptions(v: &mut Validator<'_>, max: Duration) -> Vec<ExemptionConfig> {
         }
     }
     exemptions
+}
+
+/// `[events]`: on when a queue URL is given.
+fn events(v: &mut Validator<'_>, attempt_timeout: Duration) -> Option<EventsConfig> {
+    let wait_time = v.field(&s::EVENTS_WAIT_TIME, |text| {
+        humantime::parse_duration(text)
+            .ok()
+            .filter(|d| (1..=20).contains(&d.as_secs()) && d.subsec_nanos() == 0)
+    });
+    let url = v.optional(&s::EVENTS_SQS_QUEUE_URL)?;
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.contains(char::is_whitespace)
+    {
+        v.fail(
+            s::EVENTS_SQS_QUEUE_URL.key,
+            &url,
+            s::EVENTS_SQS_QUEUE_URL.expected,
+        );
+    }
+    if wait_time >= attempt_timeout {
+        let given = humantime::format_duration(wait_time).to_string();
+        let expected = format!(
+            "shorter than `aws.attempt_timeout` ({}), which would cut every poll short",
+            humantime::format_duration(attempt_timeout)
+        );
+        v.fail(s::EVENTS_WAIT_TIME.key, &given, &expected);
+    }
+    Some(EventsConfig {
+        sqs_queue_url: url,
+        wait_time,
+    })
 }

@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use prometheus::{
-    Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::aws::{ErrorKind, RequestObserver};
@@ -162,6 +163,37 @@ impl KeyIdDisplay {
                 Cow::Owned(format!("****{}", &id[start..]))
             }
         }
+    }
+}
+
+/// The events consumer's metrics.
+#[derive(Clone)]
+pub(crate) struct EventMetrics {
+    events: IntCounterVec,
+    lag: Histogram,
+    poll_success: IntGauge,
+    backlog: IntGauge,
+}
+
+impl EventMetrics {
+    /// One event, by name and outcome.
+    pub(crate) fn event(&self, name: &str, outcome: &str) {
+        self.events.with_label_values(&[name, outcome]).inc();
+    }
+
+    /// The time from an event to the body that shows it.
+    pub(crate) fn lag(&self, seconds: f64) {
+        self.lag.observe(seconds.max(0.0));
+    }
+
+    /// Whether the last poll succeeded.
+    pub(crate) fn polled(&self, ok: bool) {
+        self.poll_success.set(i64::from(ok));
+    }
+
+    /// Messages waiting in the queue.
+    pub(crate) fn backlog(&self, messages: u64) {
+        self.backlog.set(messages.min(i64::MAX as u64) as i64);
     }
 }
 
@@ -333,6 +365,52 @@ impl Metrics {
             .register(Box::new(self.discovery_accounts.clone()))?;
         self.registry
             .register(Box::new(self.discovery_errors.clone()))
+    }
+
+    /// Starts exporting the events consumer's metrics (only when `[events]` is configured).
+    pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
+        let events = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_events_total",
+                "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
+            ),
+            &["event", "outcome"],
+        )?;
+        let lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "iam_exporter_event_lag_seconds",
+                "Time from an applied event's CloudTrail time to the body that shows its effect: EventBridge's delivery, the queue, the re-read and the render.",
+            )
+            .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+        )?;
+        let poll_success = IntGauge::new(
+            "iam_exporter_events_poll_success",
+            "Whether the last poll of the events queue succeeded (1) or failed (0).",
+        )?;
+        let backlog = IntGauge::new(
+            "iam_exporter_events_queue_messages",
+            "Messages waiting in the events queue (SQS ApproximateNumberOfMessages), read about once a minute.",
+        )?;
+        self.registry.register(Box::new(events.clone()))?;
+        self.registry.register(Box::new(lag.clone()))?;
+        self.registry.register(Box::new(poll_success.clone()))?;
+        self.registry.register(Box::new(backlog.clone()))?;
+        Ok(EventMetrics {
+            events,
+            lag,
+            poll_success,
+            backlog,
+        })
+    }
+
+    /// The account's latest published snapshot.
+    pub(crate) fn latest(&self, account_id: &str) -> Option<Arc<AccountSnapshot>> {
+        self.snapshots.latest(account_id)
+    }
+
+    /// Replaces the account's snapshot without a refresh (an event changed one user).
+    pub(crate) fn replace_snapshot(&self, snapshot: Arc<AccountSnapshot>) {
+        self.snapshots.publish(snapshot);
     }
 
     /// A discovery found `accounts` accounts to watch.

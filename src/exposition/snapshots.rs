@@ -293,6 +293,12 @@ impl SnapshotFamilies {
         latest.insert(snapshot.account_id.clone(), snapshot);
     }
 
+    /// The account's latest snapshot.
+    pub(crate) fn latest(&self, account_id: &str) -> Option<Arc<AccountSnapshot>> {
+        let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        latest.get(account_id).cloned()
+    }
+
     /// Stops serving an account.
     pub(crate) fn forget(&self, account_id: &str) {
         let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());

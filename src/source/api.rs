@@ -230,4 +230,8 @@ impl Source for ApiSource {
     fn account(&self) -> &Account {
         &self.account
     }
+
+    fn exemptions(&self) -> &Exemptions {
+        &self.exemptions
+    }
 }

@@ -115,6 +115,10 @@ impl Source for CredentialReportSource {
     fn account(&self) -> &Account {
         &self.account
     }
+
+    fn exemptions(&self) -> &Exemptions {
+        &self.exemptions
+    }
 }
 
 /// The account's current report, parsed, with its generation time: the one AWS has when it is

@@ -12,7 +12,7 @@ use crate::config::exemptions::{
     now, parse_expiry, within, ExemptionConfig, MAX_TEXT, TAG_EXPIRES, TAG_OWNER, TAG_REASON,
 };
 use crate::config::CollectorConfig;
-use crate::snapshot::{AccountSnapshot, Exemption, ExemptionSource, Grant, InvalidExemption};
+use crate::snapshot::{AccountSnapshot, Exemption, ExemptionSource, Grant, InvalidExemption, User};
 
 /// The prefix every exemption tag shares; tags without it are not even copied.
 const TAG_PREFIX: &str = "iam-key-exporter:exempt-";
@@ -103,6 +103,36 @@ impl Exemptions {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// Fills in one user's exemptions (an event's re-read), with the same rules as
+    /// [`Exemptions::resolve`]: only for an offender, tags denied cost the tags only.
+    pub(crate) async fn resolve_user(
+        &self,
+        iam: &Iam,
+        account_id: &str,
+        user: &mut User,
+    ) -> Result<(), AwsError> {
+        user.exemptions.clear();
+        if !user.is_offender() {
+            return Ok(());
+        }
+        user.exemptions
+            .extend(self.configured(account_id, &user.name));
+        if !self.tags {
+            return Ok(());
+        }
+        match tag_exemption(iam, &user.name, self.max).await {
+            Ok(tagged) => user.exemptions.extend(tagged),
+            Err(err) if err.is_not_found() => {}
+            Err(err) if err.kind == ErrorKind::AccessDenied => tracing::warn!(
+                account_id,
+                error = %crate::error::error_chain(&err),
+                "cannot read exemption tags; grant iam:ListUserTags"
+            ),
+            Err(err) => return Err(err),
+        }
+        Ok(())
     }
 
     /// The config entry naming the user that lasts longest, if any.

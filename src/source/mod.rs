@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::{AwsError, ErrorKind, Iam, LastFailure};
 use crate::config::{CollectorConfig, SourceKind};
-use crate::snapshot::AccountSnapshot;
+use crate::snapshot::{AccountSnapshot, User};
 
 /// The account label value used before an account's ID is known (credentials that have never
 /// worked yet).
@@ -92,6 +92,48 @@ pub(crate) trait Source: Send + Sync {
 
     /// The account it reads.
     fn account(&self) -> &Account;
+
+    /// How it resolves exemptions.
+    fn exemptions(&self) -> &Exemptions;
+}
+
+/// Reads one user again, for an IAM change event: its keys now, with the last use of the keys
+/// it already had carried over from `previous` (a new key's is not known until the next
+/// refresh), its path from `previous`, else `path` (the event's), else `/`, and its exemptions
+/// when it has more than one active key. `None` when the user no longer exists.
+pub(crate) async fn read_user(
+    source: &dyn Source,
+    account_id: &str,
+    name: &str,
+    previous: Option<&User>,
+    path: Option<&str>,
+) -> Result<Option<User>, AwsError> {
+    let iam = source.account().iam();
+    let mut access_keys = match iam.list_access_keys(name).await {
+        Ok(keys) => keys,
+        Err(err) if err.is_not_found() => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    for key in &mut access_keys {
+        key.last_used = previous
+            .and_then(|user| user.access_keys.iter().find(|old| old.id == key.id))
+            .and_then(|old| old.last_used);
+    }
+    access_keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+    let mut user = User {
+        name: name.to_owned(),
+        path: previous
+            .map(|user| user.path.clone())
+            .or_else(|| path.map(str::to_owned))
+            .unwrap_or_else(|| "/".to_owned()),
+        access_keys,
+        exemptions: Vec::new(),
+    };
+    source
+        .exemptions()
+        .resolve_user(iam, account_id, &mut user)
+        .await?;
+    Ok(Some(user))
 }
 
 /// The account a source reads: its IAM clients and its ID, asked of STS once when not

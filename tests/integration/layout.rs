@@ -192,6 +192,15 @@ fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
     assert_eq!(discovery.len(), 3, "{discovery:?}");
     assert_eq!(allowed("organizations-discovery-policy.json"), discovery);
 
+    // The events consumer reads its queue with the exporter's own credentials.
+    let mut events: Vec<String> = operations("sqs.rs")
+        .into_iter()
+        .map(|op| format!("sqs:{op}"))
+        .collect();
+    events.sort();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(allowed("iam-key-exporter-events-policy.json"), events);
+
     // Roles are assumed by the SDK's provider, not an `OP` of ours: AssumeRole, and TagSession
     // for the transitive session tags of EKS Pod Identity.
     assert_eq!(

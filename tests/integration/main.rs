@@ -12,6 +12,7 @@ mod against_moto;
 mod against_the_fake;
 mod alerting;
 mod binary;
+mod events;
 mod exemptions;
 mod http;
 mod last_use;

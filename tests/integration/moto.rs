@@ -154,6 +154,11 @@ impl Moto {
         aws_sdk_iam::Client::new(&self.sdk(credentials))
     }
 
+    /// An SQS client, as the account that owns the events queue.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk(test_credentials()))
+    }
+
     /// An SDK client for seeding.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk(test_credentials()))

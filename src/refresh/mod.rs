@@ -7,6 +7,12 @@
 //! accounts are collected at once. A renderer re-renders the body after refreshes, at most
 //! once a second however many accounts finish. No AWS request is ever made on behalf of a
 //! scrape.
+//!
+//! With `[events]`, a consumer of IAM change events ([`events`]) reads the users they name
+//! again and republishes within seconds; a refresh that began before such a read keeps its
+//! result for that user.
+
+mod events;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,10 +24,22 @@ use tokio::time::Instant;
 use std::collections::BTreeMap;
 
 use crate::accounts::{AccountSet, Discovered, Watched};
+use crate::aws::Sqs;
 use crate::error::error_chain;
-use crate::exposition::{Metrics, Published};
+use crate::exposition::{EventMetrics, Metrics, Published};
 use crate::health::Readiness;
+use crate::snapshot::User;
 use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
+
+/// The users events had read again, by name: when, and what was read (`None`: gone).
+type EventReads = BTreeMap<String, (Instant, Option<User>)>;
+
+/// What the events consumer needs: the queue, how long a poll waits, its metrics.
+pub(crate) struct Events {
+    pub(crate) queue: Sqs,
+    pub(crate) wait: Duration,
+    pub(crate) metrics: EventMetrics,
+}
 
 /// One account's source and whether it has ever succeeded.
 struct Target {
@@ -29,6 +47,11 @@ struct Target {
     succeeded_once: AtomicBool,
     /// How people call the account (`iam_account_info`): a name and an OU path, when known.
     named: std::sync::Mutex<(Option<String>, Option<String>)>,
+    /// Held while a snapshot of the account is published, so that a refresh and an event never
+    /// publish over each other's changes.
+    publishing: tokio::sync::Mutex<()>,
+    /// Users events read again, for the refresh that began before the read.
+    event_reads: std::sync::Mutex<EventReads>,
 }
 
 impl Target {
@@ -68,6 +91,12 @@ pub(crate) struct Refresher {
     ready: Readiness,
     interval: Duration,
     timeout: Duration,
+    /// The events consumer's parts, when `[events]` is configured; taken when it starts.
+    events: std::sync::Mutex<Option<Events>>,
+    /// Whether other replicas watch other accounts (events for them are left in the queue).
+    sharded: bool,
+    /// Counts the bodies published, so that an event's lag ends when it is served.
+    published: watch::Sender<u64>,
 }
 
 impl Refresher {
@@ -91,13 +120,42 @@ impl Refresher {
             ready,
             interval,
             timeout,
+            events: std::sync::Mutex::new(None),
+            sharded: false,
+            published: watch::channel(0).0,
         }
+    }
+
+    /// Also consume IAM change events; `sharded`: other replicas watch other accounts.
+    pub(crate) fn with_events(mut self, events: Option<Events>, sharded: bool) -> Self {
+        self.events = std::sync::Mutex::new(events);
+        self.sharded = sharded;
+        self
+    }
+
+    /// Whether accounts are watched and every one's ID is known.
+    fn accounts_known(&self) -> bool {
+        let targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        !targets.is_empty() && targets.values().all(|t| t.source.account_id().is_some())
+    }
+
+    /// The watched account with this ID.
+    fn target_of(&self, account_id: &str) -> Option<Arc<Target>> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|target| target.source.account_id().as_deref() == Some(account_id))
+            .cloned()
     }
 
     /// Renders and publishes the body, and says whether every account has succeeded once.
     fn publish(&self) {
         match self.metrics.render() {
-            Ok(rendered) => self.body.publish(rendered),
+            Ok(rendered) => {
+                self.body.publish(rendered);
+                self.published.send_modify(|generation| *generation += 1);
+            }
             Err(err) => {
                 tracing::error!(error = %err, "cannot render the metrics; still serving the previous body")
             }
@@ -125,7 +183,13 @@ impl Refresher {
         let result = collect_within(target.source.as_ref(), self.timeout).await;
         let took = started.elapsed();
         match result {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                let _publishing = target.publishing.lock().await;
+                events::overlay(
+                    &mut snapshot,
+                    &mut target.event_reads.lock().unwrap_or_else(|e| e.into_inner()),
+                    started,
+                );
                 let keys: usize = snapshot.users.iter().map(|u| u.access_keys.len()).sum();
                 tracing::info!(
                     account_id = %snapshot.account_id,
@@ -172,6 +236,17 @@ impl Refresher {
         let this = Arc::new(self);
         let refreshed = Arc::new(Notify::new());
         let renderer = tokio::spawn(render(this.clone(), refreshed.clone(), shutdown.clone()));
+        let events = this.events.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let consumer = events.map(|events| {
+            tokio::spawn(events::consume(
+                this.clone(),
+                events.queue,
+                events.wait,
+                events.metrics,
+                refreshed.clone(),
+                shutdown.clone(),
+            ))
+        });
         let mut running: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
         let mut shutdown_rx = shutdown.clone();
         loop {
@@ -244,6 +319,8 @@ impl Refresher {
                     source: watched.source,
                     succeeded_once: AtomicBool::new(false),
                     named: std::sync::Mutex::new((watched.name, watched.ou_path)),
+                    publishing: tokio::sync::Mutex::new(()),
+                    event_reads: Default::default(),
                 });
                 target.publish_info(&this.metrics);
                 this.targets
@@ -278,6 +355,10 @@ impl Refresher {
         for (_, task) in running {
             task.abort();
             let _ = task.await;
+        }
+        if let Some(consumer) = consumer {
+            consumer.abort();
+            let _ = consumer.await;
         }
         let _ = renderer.await;
     }

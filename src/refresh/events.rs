@@ -1,0 +1,468 @@
+//! IAM change events: the consumer of the SQS queue that EventBridge fills with IAM's CloudTrail
+//! events (`[events]`), so that a second active key shows within seconds, not at the next
+//! refresh.
+//!
+//! An event is a hint, never the truth: it names an account and a user, and that user alone is
+//! read again from IAM (`ListAccessKeys`, through the account's own credentials) and put into
+//! the account's snapshot, which is then republished. Duplicates and events out of order are
+//! therefore harmless: each read says what IAM says now. A message is deleted once the user was
+//! read again, or once the event was judged irrelevant or malformed; when the read fails
+//! (throttling), the message stays, and SQS hands it out again after its visibility timeout
+//! (to the dead-letter queue after the queue's `maxReceiveCount`).
+//!
+//! Events for an account this replica does not watch are deleted when it is the only replica;
+//! with sharding they are left for the replica that watches the account (and reach the
+//! dead-letter queue when none does). The scheduled refresh stays the safety net:
+//! EventBridge's delivery is best effort.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::{Refresher, Target};
+use crate::aws::{Message, Sqs};
+use crate::error::error_chain;
+use crate::exposition::EventMetrics;
+use crate::snapshot::{AccountSnapshot, User};
+use crate::source::read_user;
+
+/// The CloudTrail events that can change a user's active key count, its existence, or its
+/// exemption tags.
+const RELEVANT: [&str; 7] = [
+    "CreateAccessKey",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "CreateUser",
+    "DeleteUser",
+    "TagUser",
+    "UntagUser",
+];
+
+/// How often the queue's backlog is read (`GetQueueAttributes`).
+const BACKLOG_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the consumer looks whether the watched accounts' IDs are known, before it starts.
+const ACCOUNTS_POLL: Duration = Duration::from_millis(100);
+
+/// The longest the consumer waits for the watched accounts' IDs before it starts anyway.
+const ACCOUNTS_WAIT: Duration = Duration::from_secs(60);
+
+/// After a failed poll, the wait before the next one.
+const POLL_RETRY: Duration = Duration::from_secs(5);
+
+/// What an EventBridge envelope of a CloudTrail event says, as far as the exporter cares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Event {
+    /// The CloudTrail event name (`CreateAccessKey`, ...).
+    pub(crate) name: String,
+    /// The account the call was made in.
+    pub(crate) account: String,
+    /// The user it concerns.
+    pub(crate) user: String,
+    /// The user's path, when the event carries it (`CreateUser`).
+    pub(crate) path: Option<String>,
+    /// When the call was made, Unix seconds.
+    pub(crate) time: Option<f64>,
+}
+
+/// Why a message is not an event to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// Not an EventBridge envelope of a CloudTrail IAM event: JSON, but not of that shape, or
+    /// not JSON at all.
+    Malformed(String),
+    /// A well-formed event that changes no key count (another IAM call, or a call that failed);
+    /// with its name.
+    Irrelevant(String),
+}
+
+/// Reads an EventBridge envelope (`detail-type: AWS API Call via CloudTrail`, `source:
+/// aws.iam`). The user is `requestParameters.userName`, else the created key's or user's
+/// `responseElements`, else the caller itself when an IAM user acted on its own keys.
+pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
+    let envelope: Value =
+        serde_json::from_str(body).map_err(|err| Skip::Malformed(format!("not JSON: {err}")))?;
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let detail = &envelope["detail"];
+    if !detail.is_object() {
+        return Err(Skip::Malformed("no `detail` object".to_owned()));
+    }
+    let name = text(&detail["eventName"])
+        .ok_or_else(|| Skip::Malformed("no `detail.eventName`".to_owned()))?;
+    if envelope["source"] != "aws.iam" || detail["eventSource"] != "iam.amazonaws.com" {
+        return Err(Skip::Irrelevant(name));
+    }
+    if !RELEVANT.contains(&name.as_str()) || !detail["errorCode"].is_null() {
+        return Err(Skip::Irrelevant(name));
+    }
+    let account = text(&envelope["account"])
+        .or_else(|| text(&detail["recipientAccountId"]))
+        .filter(|id| crate::arn::parse_account_id(id).is_some())
+        .ok_or_else(|| Skip::Malformed("no 12-digit `account`".to_owned()))?;
+    let request = &detail["requestParameters"];
+    let response = &detail["responseElements"];
+    let identity = &detail["userIdentity"];
+    let user = text(&request["userName"])
+        .or_else(|| text(&response["accessKey"]["userName"]))
+        .or_else(|| text(&response["user"]["userName"]))
+        .or_else(|| {
+            (identity["type"] == "IAMUser")
+                .then(|| text(&identity["userName"]))
+                .flatten()
+        })
+        .filter(|user| !user.is_empty() && user.len() <= 128)
+        .ok_or_else(|| Skip::Malformed(format!("{name} names no user")))?;
+    let path = text(&request["path"]).or_else(|| text(&response["user"]["path"]));
+    let time = text(&envelope["time"])
+        .or_else(|| text(&detail["eventTime"]))
+        .and_then(|time| humantime::parse_rfc3339_weak(&time).ok())
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|since| since.as_secs_f64());
+    Ok(Event {
+        name,
+        account,
+        user,
+        path,
+        time,
+    })
+}
+
+/// The consumer's loop: poll, apply, delete, until shutdown.
+pub(super) async fn consume(
+    this: Arc<Refresher>,
+    queue: Sqs,
+    wait: Duration,
+    metrics: EventMetrics,
+    refreshed: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // An event is judged by its account: wait until every watched account's ID is known (the
+    // first refresh asks STS), or events of a watched account would look like another's. An
+    // account whose ID stays unknown (its credentials fail) holds the others back only so long.
+    let known_by = Instant::now() + ACCOUNTS_WAIT;
+    while !this.accounts_known() && Instant::now() < known_by {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(ACCOUNTS_POLL) => {}
+        }
+    }
+    let mut backlog_at = Instant::now();
+    loop {
+        if Instant::now() >= backlog_at {
+            match queue.backlog().await {
+                Ok(Some(messages)) => metrics.backlog(messages),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %error_chain(&err), "cannot read the events queue's backlog")
+                }
+            }
+            backlog_at = Instant::now() + BACKLOG_EVERY;
+        }
+        let received = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            received = queue.receive(wait) => received,
+        };
+        let messages = match received {
+            Ok(messages) => {
+                metrics.polled(true);
+                messages
+            }
+            Err(err) => {
+                metrics.polled(false);
+                tracing::error!(error = %error_chain(&err), "cannot poll the events queue");
+                tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    () = tokio::time::sleep(POLL_RETRY) => {}
+                }
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let generation = *this.published.borrow();
+        let mut applied = Vec::new();
+        for message in messages {
+            if let Some(time) = handle(&this, &queue, &metrics, message).await {
+                applied.push(time);
+            }
+        }
+        if applied.is_empty() {
+            continue;
+        }
+        refreshed.notify_one();
+        // The lag ends when a body with the change is served.
+        let mut published = this.published.subscribe();
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = published.wait_for(|g| *g > generation) => {}
+        }
+        let now = unix_now();
+        for time in applied.into_iter().flatten() {
+            metrics.lag(now - time);
+        }
+    }
+}
+
+/// Handles one message; `Some(event time)` when it changed a snapshot.
+async fn handle(
+    this: &Refresher,
+    queue: &Sqs,
+    metrics: &EventMetrics,
+    message: Message,
+) -> Option<Option<f64>> {
+    let event = match parse(&message.body) {
+        Ok(event) => event,
+        Err(skip) => {
+            let (name, outcome) = match &skip {
+                Skip::Malformed(why) => {
+                    tracing::warn!(reason = %why, "malformed message in the events queue; deleted");
+                    ("unknown".to_owned(), "malformed")
+                }
+                Skip::Irrelevant(name) => (name.clone(), "ignored"),
+            };
+            metrics.event(&label(&name), outcome);
+            delete(queue, &message).await;
+            return None;
+        }
+    };
+    let name = label(&event.name);
+    let Some(target) = this.target_of(&event.account) else {
+        metrics.event(&name, "unwatched");
+        if this.sharded {
+            // Another replica may watch it: SQS hands the message out again.
+            tracing::debug!(account_id = %event.account, "event for an account another replica watches; left in the queue");
+        } else {
+            delete(queue, &message).await;
+        }
+        return None;
+    };
+    match apply(this, &target, &event).await {
+        Ok(()) => {
+            metrics.event(&name, "applied");
+            delete(queue, &message).await;
+            Some(event.time)
+        }
+        Err(err) => {
+            metrics.event(&name, "failed");
+            tracing::warn!(
+                account_id = %event.account,
+                user = %event.user,
+                error = %err,
+                "cannot read the user of an IAM change event again; the message stays in the queue"
+            );
+            None
+        }
+    }
+}
+
+/// Reads the event's user again and puts it into the account's snapshot. Before the account's
+/// first refresh has finished there is no snapshot yet: the read is kept for that refresh,
+/// which may have listed the user before the change.
+async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), String> {
+    let read_at = Instant::now();
+    let latest = this.metrics.latest(&event.account);
+    let previous = latest
+        .as_ref()
+        .and_then(|latest| latest.users.iter().find(|user| user.name == event.user));
+    let user = read_user(
+        target.source.as_ref(),
+        &event.account,
+        &event.user,
+        previous,
+        event.path.as_deref(),
+    )
+    .await
+    .map_err(|err| error_chain(&err))?;
+    let _publishing = target.publishing.lock().await;
+    target
+        .event_reads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(event.user.clone(), (read_at, user.clone()));
+    // The latest again: a refresh may have published since the read began.
+    if let Some(latest) = this.metrics.latest(&event.account) {
+        let mut snapshot = (*latest).clone();
+        put_user(&mut snapshot, &event.user, user);
+        this.metrics.replace_snapshot(Arc::new(snapshot));
+    }
+    Ok(())
+}
+
+/// Puts `user` (or its absence) into the snapshot, in name order.
+pub(super) fn put_user(snapshot: &mut AccountSnapshot, name: &str, user: Option<User>) {
+    let at = snapshot
+        .users
+        .binary_search_by(|existing| existing.name.as_str().cmp(name));
+    match (at, user) {
+        (Ok(index), Some(user)) => snapshot.users[index] = user,
+        (Ok(index), None) => {
+            snapshot.users.remove(index);
+        }
+        (Err(index), Some(user)) => snapshot.users.insert(index, user),
+        (Err(_), None) => {}
+    }
+}
+
+/// Puts the users read for events since `started` into a refresh's snapshot, whose reads of
+/// them may be older; forgets the reads the refresh has caught up with.
+pub(super) fn overlay(
+    snapshot: &mut AccountSnapshot,
+    reads: &mut BTreeMap<String, (Instant, Option<User>)>,
+    started: Instant,
+) {
+    reads.retain(|_, (read_at, _)| *read_at > started);
+    for (name, (_, user)) in reads.iter() {
+        put_user(snapshot, name, user.clone());
+    }
+}
+
+/// Event names become label values: IAM's, or `other` for anything unexpected.
+fn label(name: &str) -> String {
+    let known = name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric());
+    if known {
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+async fn delete(queue: &Sqs, message: &Message) {
+    if let Err(err) = queue.delete(&message.receipt).await {
+        tracing::warn!(error = %error_chain(&err), "cannot delete a handled message; it will be handled again");
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(name: &str, detail_extra: &str) -> String {
+        format!(
+            r#"{{"version":"0","id":"e","detail-type":"AWS API Call via CloudTrail","source":"aws.iam",
+            "account":"111111111111","time":"2026-11-23T06:00:00Z","region":"us-east-1","resources":[],
+            "detail":{{"eventSource":"iam.amazonaws.com","eventName":"{name}","eventTime":"2026-11-23T06:00:00Z",
+            "userIdentity":{{"type":"IAMUser","userName":"caller"}}{detail_extra}}}}}"#
+        )
+    }
+
+    #[test]
+    fn the_user_comes_from_the_request_or_the_response_or_the_caller() {
+        let event = parse(&envelope(
+            "CreateAccessKey",
+            r#","requestParameters":{"userName":"bob"}"#,
+        ))
+        .unwrap();
+        assert_eq!(event.account, "111111111111");
+        assert_eq!(event.user, "bob");
+        assert_eq!(event.time, Some(1_795_413_600.0));
+        let event = parse(&envelope(
+            "CreateAccessKey",
+            r#","requestParameters":null,"responseElements":{"accessKey":{"userName":"carol"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(event.user, "carol");
+        let event = parse(&envelope(
+            "UpdateAccessKey",
+            r#","requestParameters":{"accessKeyId":"AKIA1"}"#,
+        ))
+        .unwrap();
+        assert_eq!(event.user, "caller", "an IAM user acting on its own keys");
+        let event = parse(&envelope(
+            "CreateUser",
+            r#","requestParameters":{"userName":"dave","path":"/ci/"}"#,
+        ))
+        .unwrap();
+        assert_eq!(event.path.as_deref(), Some("/ci/"));
+    }
+
+    #[test]
+    fn other_events_and_failed_calls_are_irrelevant() {
+        assert_eq!(
+            parse(&envelope(
+                "UploadSSHPublicKey",
+                r#","requestParameters":{"userName":"bob"}"#
+            )),
+            Err(Skip::Irrelevant("UploadSSHPublicKey".to_owned()))
+        );
+        assert_eq!(
+            parse(&envelope(
+                "CreateAccessKey",
+                r#","errorCode":"LimitExceeded","requestParameters":{"userName":"bob"}"#
+            )),
+            Err(Skip::Irrelevant("CreateAccessKey".to_owned()))
+        );
+    }
+
+    #[test]
+    fn malformed_messages_say_what_is_missing() {
+        for (body, why) in [
+            ("{not json", "not JSON"),
+            ("{}", "no `detail` object"),
+            (r#"{"detail":{}}"#, "no `detail.eventName`"),
+            (
+                r#"{"source":"aws.iam","account":"12","detail":{"eventSource":"iam.amazonaws.com","eventName":"DeleteUser","requestParameters":{"userName":"x"}}}"#,
+                "no 12-digit `account`",
+            ),
+            (
+                r#"{"source":"aws.iam","account":"111111111111","detail":{"eventSource":"iam.amazonaws.com","eventName":"DeleteUser"}}"#,
+                "DeleteUser names no user",
+            ),
+        ] {
+            match parse(body) {
+                Err(Skip::Malformed(message)) => assert!(message.contains(why), "{message}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_read_after_a_refresh_began_survives_it() {
+        let user = |name: &str, keys: usize| User {
+            name: name.to_owned(),
+            access_keys: (0..keys)
+                .map(|i| crate::snapshot::AccessKey {
+                    id: format!("AKIA{name}{i}"),
+                    status: crate::snapshot::KeyStatus::Active,
+                    created: 0,
+                    last_used: None,
+                })
+                .collect(),
+            ..User::default()
+        };
+        let mut snapshot = AccountSnapshot {
+            account_id: "111111111111".to_owned(),
+            data_timestamp: UNIX_EPOCH,
+            users: vec![user("a", 1), user("c", 1)],
+            root_access_keys_present: None,
+            last_used_from: Default::default(),
+        };
+        let before = Instant::now();
+        let started = before + Duration::from_millis(1);
+        let after = started + Duration::from_millis(1);
+        let mut reads = BTreeMap::from([
+            ("a".to_owned(), (after, Some(user("a", 2)))),
+            ("b".to_owned(), (after, Some(user("b", 1)))),
+            ("c".to_owned(), (after, None)),
+            ("old".to_owned(), (before, Some(user("old", 2)))),
+        ]);
+        overlay(&mut snapshot, &mut reads, started);
+        let names: Vec<(&str, usize)> = snapshot
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.active_access_keys()))
+            .collect();
+        assert_eq!(names, [("a", 2), ("b", 1)], "c deleted, old not applied");
+        assert!(!reads.contains_key("old"), "the refresh caught up with it");
+    }
+}
