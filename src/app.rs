@@ -154,7 +154,7 @@ impl Application {
             config.refresh.timeout,
             config.collector.max_concurrent_accounts,
         )
-        .with_events(events, config.sharding.count > 1);
+        .with_events(events);
         Ok(Application {
             listener,
             local_addr,

@@ -476,12 +476,7 @@ impl Findings {
         let mut out = String::new();
         let users: usize = self.snapshots.iter().map(|s| s.users.len()).sum();
         let offenders = self.violations().count();
-        let _ = writeln!(
-            out,
-            "Control: {} ({})",
-            ONE_ACTIVE_KEY.title,
-            ONE_ACTIVE_KEY.describe()
-        );
+        let _ = writeln!(out, "{}", ONE_ACTIVE_KEY.headline());
         let _ = writeln!(
             out,
             "Checked {users} users in {} account(s) at {}.",

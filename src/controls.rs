@@ -86,6 +86,11 @@ impl Control {
         line
     }
 
+    /// The first line of `check`'s and `remediate`'s tables.
+    pub(crate) fn headline(&self) -> String {
+        format!("Control: {} ({})", self.title, self.describe())
+    }
+
     /// As JSON, for `check` and `remediate`.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({

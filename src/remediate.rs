@@ -412,15 +412,10 @@ impl Remediation {
     fn to_table(&self) -> String {
         let mut out = String::new();
         let min_idle = self.options.min_idle;
+        let _ = writeln!(out, "{}", ONE_ACTIVE_KEY.headline());
         let _ = writeln!(
             out,
-            "Control: {} ({})",
-            ONE_ACTIVE_KEY.title,
-            ONE_ACTIVE_KEY.describe()
-        );
-        let _ = writeln!(
-            out,
-            "{} at {}; keys used within --min-idle {} are never touched; nothing is deleted.",
+            "{} at {}; keys used or created within --min-idle {} are never touched; nothing is deleted.",
             if self.options.apply {
                 "Applied"
             } else {

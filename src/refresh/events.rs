@@ -16,6 +16,7 @@
 //! EventBridge's delivery is best effort.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,6 +51,9 @@ const ACCOUNTS_POLL: Duration = Duration::from_millis(100);
 
 /// The longest the consumer waits for the watched accounts' IDs before it starts anyway.
 const ACCOUNTS_WAIT: Duration = Duration::from_secs(60);
+
+/// The longest the consumer waits for the body with its changes before polling again.
+const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 
 /// After a failed poll, the wait before the next one.
 const POLL_RETRY: Duration = Duration::from_secs(5);
@@ -106,6 +110,10 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
     let request = &detail["requestParameters"];
     let response = &detail["responseElements"];
     let identity = &detail["userIdentity"];
+    // Root acting on its own keys: no IAM user to read again (the refresh reports root keys).
+    if identity["type"] == "Root" && request["userName"].is_null() {
+        return Err(Skip::Irrelevant(name));
+    }
     let user = text(&request["userName"])
         .or_else(|| text(&response["accessKey"]["userName"]))
         .or_else(|| text(&response["user"]["userName"]))
@@ -199,7 +207,8 @@ pub(super) async fn consume(
         let mut published = this.published.subscribe();
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = published.wait_for(|g| *g > generation) => {}
+            // A render that fails keeps the old body; polling goes on regardless.
+            _ = tokio::time::timeout(PUBLISH_WAIT, published.wait_for(|g| *g > generation)) => {}
         }
         let now = unix_now();
         for time in applied.into_iter().flatten() {
@@ -233,12 +242,7 @@ async fn handle(
     let name = label(&event.name);
     let Some(target) = this.target_of(&event.account) else {
         metrics.event(&name, "unwatched");
-        if this.sharded {
-            // Another replica may watch it: SQS hands the message out again.
-            tracing::debug!(account_id = %event.account, "event for an account another replica watches; left in the queue");
-        } else {
-            delete(queue, &message).await;
-        }
+        delete(queue, &message).await;
         return None;
     };
     match apply(this, &target, &event).await {
@@ -264,7 +268,7 @@ async fn handle(
 /// first refresh has finished there is no snapshot yet: the read is kept for that refresh,
 /// which may have listed the user before the change.
 async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), String> {
-    let read_at = Instant::now();
+    let read_at = SystemTime::now();
     let latest = this.metrics.latest(&event.account);
     let previous = latest
         .as_ref()
@@ -279,13 +283,23 @@ async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), S
     .await
     .map_err(|err| error_chain(&err))?;
     let _publishing = target.publishing.lock().await;
+    if target.forgotten.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    // The latest again: a refresh may have published since the read began, with newer data.
+    let latest = this.metrics.latest(&event.account);
+    if latest
+        .as_ref()
+        .is_some_and(|latest| latest.data_timestamp >= read_at)
+    {
+        return Ok(());
+    }
     target
         .event_reads
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(event.user.clone(), (read_at, user.clone()));
-    // The latest again: a refresh may have published since the read began.
-    if let Some(latest) = this.metrics.latest(&event.account) {
+    if let Some(latest) = latest {
         let mut snapshot = (*latest).clone();
         put_user(&mut snapshot, &event.user, user);
         this.metrics.replace_snapshot(Arc::new(snapshot));
@@ -308,14 +322,15 @@ pub(super) fn put_user(snapshot: &mut AccountSnapshot, name: &str, user: Option<
     }
 }
 
-/// Puts the users read for events since `started` into a refresh's snapshot, whose reads of
-/// them may be older; forgets the reads the refresh has caught up with.
+/// Puts the users events read after the snapshot's data time into it (a refresh that began
+/// before the read, or a credential report made before it); forgets the reads the snapshot's
+/// data has caught up with.
 pub(super) fn overlay(
     snapshot: &mut AccountSnapshot,
-    reads: &mut BTreeMap<String, (Instant, Option<User>)>,
-    started: Instant,
+    reads: &mut BTreeMap<String, (SystemTime, Option<User>)>,
 ) {
-    reads.retain(|_, (read_at, _)| *read_at > started);
+    let data = snapshot.data_timestamp;
+    reads.retain(|_, (read_at, _)| *read_at > data);
     for (name, (_, user)) in reads.iter() {
         put_user(snapshot, name, user.clone());
     }
@@ -405,6 +420,18 @@ mod tests {
     }
 
     #[test]
+    fn root_acting_on_its_own_keys_names_no_user_to_read() {
+        let root = envelope("CreateAccessKey", "").replace(
+            r#""type":"IAMUser","userName":"caller""#,
+            r#""type":"Root""#,
+        );
+        assert_eq!(
+            parse(&root),
+            Err(Skip::Irrelevant("CreateAccessKey".to_owned()))
+        );
+    }
+
+    #[test]
     fn malformed_messages_say_what_is_missing() {
         for (body, why) in [
             ("{not json", "not JSON"),
@@ -427,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_read_after_a_refresh_began_survives_it() {
+    fn an_event_read_after_the_snapshots_data_survives_it() {
         let user = |name: &str, keys: usize| User {
             name: name.to_owned(),
             access_keys: (0..keys)
@@ -440,23 +467,24 @@ mod tests {
                 .collect(),
             ..User::default()
         };
+        // The snapshot's data is from `started` (a refresh's start, or a report's generation).
+        let before = UNIX_EPOCH + Duration::from_secs(1_000);
+        let started = before + Duration::from_secs(1);
+        let after = started + Duration::from_secs(1);
         let mut snapshot = AccountSnapshot {
             account_id: "111111111111".to_owned(),
-            data_timestamp: UNIX_EPOCH,
+            data_timestamp: started,
             users: vec![user("a", 1), user("c", 1)],
             root_access_keys_present: None,
             last_used_from: Default::default(),
         };
-        let before = Instant::now();
-        let started = before + Duration::from_millis(1);
-        let after = started + Duration::from_millis(1);
         let mut reads = BTreeMap::from([
             ("a".to_owned(), (after, Some(user("a", 2)))),
             ("b".to_owned(), (after, Some(user("b", 1)))),
             ("c".to_owned(), (after, None)),
             ("old".to_owned(), (before, Some(user("old", 2)))),
         ]);
-        overlay(&mut snapshot, &mut reads, started);
+        overlay(&mut snapshot, &mut reads);
         let names: Vec<(&str, usize)> = snapshot
             .users
             .iter()

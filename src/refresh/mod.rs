@@ -16,7 +16,7 @@ mod events;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
@@ -31,8 +31,9 @@ use crate::health::Readiness;
 use crate::snapshot::User;
 use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
 
-/// The users events had read again, by name: when, and what was read (`None`: gone).
-type EventReads = BTreeMap<String, (Instant, Option<User>)>;
+/// The users events had read again, by name: when (wall clock, to compare with a snapshot's
+/// data time), and what was read (`None`: gone).
+type EventReads = BTreeMap<String, (SystemTime, Option<User>)>;
 
 /// What the events consumer needs: the queue, how long a poll waits, its metrics.
 pub(crate) struct Events {
@@ -50,8 +51,11 @@ struct Target {
     /// Held while a snapshot of the account is published, so that a refresh and an event never
     /// publish over each other's changes.
     publishing: tokio::sync::Mutex<()>,
-    /// Users events read again, for the refresh that began before the read.
+    /// Users events read again, for refreshes whose data is older than the read.
     event_reads: std::sync::Mutex<EventReads>,
+    /// Set, under `publishing`, once the account is no longer watched: nothing may publish it
+    /// again.
+    forgotten: AtomicBool,
 }
 
 impl Target {
@@ -93,8 +97,6 @@ pub(crate) struct Refresher {
     timeout: Duration,
     /// The events consumer's parts, when `[events]` is configured; taken when it starts.
     events: std::sync::Mutex<Option<Events>>,
-    /// Whether other replicas watch other accounts (events for them are left in the queue).
-    sharded: bool,
     /// Counts the bodies published, so that an event's lag ends when it is served.
     published: watch::Sender<u64>,
 }
@@ -121,15 +123,13 @@ impl Refresher {
             interval,
             timeout,
             events: std::sync::Mutex::new(None),
-            sharded: false,
             published: watch::channel(0).0,
         }
     }
 
-    /// Also consume IAM change events; `sharded`: other replicas watch other accounts.
-    pub(crate) fn with_events(mut self, events: Option<Events>, sharded: bool) -> Self {
+    /// Also consume IAM change events.
+    pub(crate) fn with_events(mut self, events: Option<Events>) -> Self {
         self.events = std::sync::Mutex::new(events);
-        self.sharded = sharded;
         self
     }
 
@@ -188,7 +188,6 @@ impl Refresher {
                 events::overlay(
                     &mut snapshot,
                     &mut target.event_reads.lock().unwrap_or_else(|e| e.into_inner()),
-                    started,
                 );
                 let keys: usize = snapshot.users.iter().map(|u| u.access_keys.len()).sum();
                 tracing::info!(
@@ -290,7 +289,19 @@ impl Refresher {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
-                let id = target.and_then(|t| t.source.account_id()).unwrap_or(key);
+                // An event being applied to the account finishes first, and none after.
+                let _publishing = match &target {
+                    Some(target) => {
+                        let guard = target.publishing.lock().await;
+                        target.forgotten.store(true, Ordering::SeqCst);
+                        Some(guard)
+                    }
+                    None => None,
+                };
+                let id = target
+                    .as_ref()
+                    .and_then(|t| t.source.account_id())
+                    .unwrap_or(key);
                 tracing::info!(account_id = %id, "account no longer watched");
                 this.metrics.forget_account(&id);
             }
@@ -321,6 +332,7 @@ impl Refresher {
                     named: std::sync::Mutex::new((watched.name, watched.ou_path)),
                     publishing: tokio::sync::Mutex::new(()),
                     event_reads: Default::default(),
+                    forgotten: AtomicBool::new(false),
                 });
                 target.publish_info(&this.metrics);
                 this.targets

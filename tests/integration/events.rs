@@ -167,13 +167,18 @@ async fn key_changes_are_served_within_seconds_without_a_refresh() {
 
     // A new user, then a deleted one.
     seed.user_with_keys("dave", "/new/", 2, 0).await;
-    queue.send(&envelope(ACCOUNT, "CreateUser", "dave")).await;
+    // CreateUser names the path in its request; the exporter takes it from there.
+    let created = envelope(ACCOUNT, "CreateUser", "dave").replace(
+        r#""requestParameters":{"userName":"dave"}"#,
+        r#""requestParameters":{"userName":"dave","path":"/new/"}"#,
+    );
+    assert!(created.contains(r#""path":"/new/""#));
+    queue.send(&created).await;
     app.wait_for("the new user", |s| {
         s.value(
             "iam_user_active_access_keys",
-            &[("user", "dave"), ("path", "/")],
+            &[("user", "dave"), ("path", "/new/")],
         ) == Some(2.0)
-            || active(s, "dave") == Some(2.0)
     })
     .await;
     seed.delete_user("carol").await;
@@ -326,11 +331,21 @@ fn the_cloudformation_templates_pass_cfn_lint() {
             .unwrap(),
     )
     .unwrap();
-    for action in policy["Statement"][0]["Action"].as_array().unwrap() {
-        let action = action.as_str().unwrap();
-        assert!(
-            central.contains(&format!("- {action}\n")),
-            "central.yaml grants {action}"
-        );
-    }
+    // The exporter's managed policy, from its resource to the outputs.
+    let granted = &central[central.find("  ExporterQueuePolicy:").unwrap()..];
+    let granted = &granted[..granted.find("\nOutputs:").unwrap()];
+    let listed: Vec<&str> = granted
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- sqs:"))
+        .collect();
+    let expected: Vec<String> = policy["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().trim_start_matches("sqs:").to_owned())
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "central.yaml grants the exporter what its policy file lists"
+    );
 }

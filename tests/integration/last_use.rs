@@ -2,8 +2,19 @@
 //! only for what the report cannot place, and for everything when there is no report.
 
 use crate::fake_iam::{key_id, now, FakeIam, FakeKey, FaultKind, Report};
-use crate::helpers::{populated, spawn_app};
+use crate::helpers::{populated, spawn_app, Scrape, TestApp};
 use crate::moto::{Moto, Seed};
+
+/// The exporter against `endpoint`, refreshing once (for an hour), after its first refresh.
+async fn first_refresh(endpoint: &str) -> (TestApp, Scrape) {
+    let app = spawn_app(endpoint, &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")]).await;
+    let scrape = app
+        .wait_for("the first refresh", |s| {
+            s.value("iam_exporter_refresh_success", &[]) == Some(1.0)
+        })
+        .await;
+    (app, scrape)
+}
 
 /// Against moto, with keys used by signing requests with them: the default configuration
 /// exports what `GetAccessKeyLastUsed` says, to the second (the report's precision), and asks
@@ -43,16 +54,7 @@ async fn last_use_from_the_report_matches_get_access_key_last_used() {
     // A report exists before the exporter starts, as in any account with one. (moto dates
     // every report 2015-02-02, so each refresh still regenerates it: 3 report requests.)
     seed.0.generate_credential_report().send().await.unwrap();
-    let app = spawn_app(
-        &moto.endpoint(),
-        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
-    )
-    .await;
-    let scrape = app
-        .wait_for("the first refresh", |s| {
-            s.value("iam_exporter_refresh_success", &[]) == Some(1.0)
-        })
-        .await;
+    let (_app, scrape) = first_refresh(&moto.endpoint()).await;
     assert_eq!(
         scrape.value("iam_exporter_last_used_from_report", &[]),
         Some(1.0),
@@ -136,16 +138,7 @@ async fn keys_created_after_the_report_are_asked_per_key() {
     });
     let expected_new = now() - 60;
     let fake = FakeIam::start(state).await;
-    let app = spawn_app(
-        &fake.endpoint(),
-        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
-    )
-    .await;
-    let scrape = app
-        .wait_for("the first refresh", |s| {
-            s.value("iam_exporter_refresh_success", &[]) == Some(1.0)
-        })
-        .await;
+    let (_app, scrape) = first_refresh(&fake.endpoint()).await;
     assert_eq!(
         fake.requests("GetAccessKeyLastUsed"),
         1,
@@ -194,16 +187,7 @@ async fn without_the_report_every_active_key_is_asked() {
         FaultKind::AccessDenied,
         None,
     );
-    let app = spawn_app(
-        &fake.endpoint(),
-        &[("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "1h")],
-    )
-    .await;
-    let scrape = app
-        .wait_for("the first refresh", |s| {
-            s.value("iam_exporter_refresh_success", &[]) == Some(1.0)
-        })
-        .await;
+    let (_app, scrape) = first_refresh(&fake.endpoint()).await;
     assert_eq!(
         scrape.value("iam_exporter_last_used_from_report", &[]),
         Some(0.0)
