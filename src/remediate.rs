@@ -108,24 +108,17 @@ async fn reread(
     name: &str,
     last_used: bool,
 ) -> Result<Option<Vec<AccessKey>>, AwsError> {
-    let mut keys = match iam.list_access_keys(name).await {
-        Ok(keys) => keys,
-        Err(err) if err.is_not_found() => return Ok(None),
-        Err(err) => return Err(err),
+    let Some(mut keys) = iam.list_access_keys(name).await? else {
+        return Ok(None);
     };
     if last_used {
         for key in keys
             .iter_mut()
             .filter(|key| key.status == KeyStatus::Active)
         {
-            key.last_used = match iam.access_key_last_used(&key.id).await {
-                Ok(used) => used,
-                Err(err) if err.is_not_found() => None,
-                Err(err) => return Err(err),
-            };
+            key.last_used = iam.access_key_last_used(&key.id).await?;
         }
     }
-    keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
     Ok(Some(keys))
 }
 

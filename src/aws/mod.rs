@@ -284,8 +284,23 @@ impl Iam {
         Ok(UsersPage { users, next_marker })
     }
 
-    /// Every access key of a user, following pages (IAM allows two keys, but the API pages).
-    pub(crate) async fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+    /// Every access key of a user, following pages (IAM allows two keys, but the API pages),
+    /// oldest first; `None` when the user no longer exists (deleted since it was listed).
+    pub(crate) async fn list_access_keys(
+        &self,
+        user: &str,
+    ) -> Result<Option<Vec<AccessKey>>, AwsError> {
+        match self.list_access_keys_pages(user).await {
+            Ok(mut keys) => {
+                keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+                Ok(Some(keys))
+            }
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn list_access_keys_pages(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
         const OP: &str = "ListAccessKeys";
         let mut keys = Vec::new();
         let mut marker = None;
@@ -324,17 +339,22 @@ impl Iam {
         Ok(keys)
     }
 
-    /// When a key was last used, Unix seconds; `None` if never.
+    /// When a key was last used, Unix seconds; `None` if never, or if the key was deleted since
+    /// it was listed (it is gone at the next refresh).
     pub(crate) async fn access_key_last_used(&self, key_id: &str) -> Result<Option<i64>, AwsError> {
         const OP: &str = "GetAccessKeyLastUsed";
-        let output = self.record(
+        let output = match self.record(
             OP,
             self.iam
                 .get_access_key_last_used()
                 .access_key_id(key_id)
                 .send()
                 .await,
-        )?;
+        ) {
+            Ok(output) => output,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => return Err(err),
+        };
         Ok(output
             .access_key_last_used()
             .and_then(|used| used.last_used_date())

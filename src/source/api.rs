@@ -92,13 +92,9 @@ impl ApiSource {
         report: Option<&LastUseReport>,
     ) -> Result<Option<User>, AwsError> {
         let iam = self.account.iam();
-        let mut access_keys = match iam.list_access_keys(&name).await {
-            Ok(keys) => keys,
-            Err(err) if err.is_not_found() => {
-                tracing::debug!(user = %name, "user deleted during the refresh; skipped");
-                return Ok(None);
-            }
-            Err(err) => return Err(err),
+        let Some(mut access_keys) = iam.list_access_keys(&name).await? else {
+            tracing::debug!(user = %name, "user deleted during the refresh; skipped");
+            return Ok(None);
         };
         if self.last_used {
             let unplaced = match report {
@@ -115,15 +111,9 @@ impl ApiSource {
                 if key.status != KeyStatus::Active {
                     continue;
                 }
-                key.last_used = match iam.access_key_last_used(&key.id).await {
-                    Ok(last_used) => last_used,
-                    // Deleted since it was listed: it will be gone on the next refresh.
-                    Err(err) if err.is_not_found() => None,
-                    Err(err) => return Err(err),
-                };
+                key.last_used = iam.access_key_last_used(&key.id).await?;
             }
         }
-        access_keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         Ok(Some(User {
             name,
             path,

@@ -61,13 +61,10 @@ impl CredentialReportSource {
     /// Replaces the report's view of a flagged user with the current keys and real IDs;
     /// `None` when the user no longer exists.
     async fn confirm(&self, mut user: User) -> Result<Option<User>, AwsError> {
-        let mut keys = match self.account.iam().list_access_keys(&user.name).await {
-            Ok(keys) => keys,
-            Err(err) if err.is_not_found() => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(mut keys) = self.account.iam().list_access_keys(&user.name).await? else {
+            return Ok(None);
         };
         carry_last_use(&mut keys, &user.access_keys);
-        keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         user.access_keys = keys;
         Ok(Some(user))
     }

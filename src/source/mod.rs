@@ -109,17 +109,14 @@ pub(crate) async fn read_user(
     path: Option<&str>,
 ) -> Result<Option<User>, AwsError> {
     let iam = source.account().iam();
-    let mut access_keys = match iam.list_access_keys(name).await {
-        Ok(keys) => keys,
-        Err(err) if err.is_not_found() => return Ok(None),
-        Err(err) => return Err(err),
+    let Some(mut access_keys) = iam.list_access_keys(name).await? else {
+        return Ok(None);
     };
     for key in &mut access_keys {
         key.last_used = previous
             .and_then(|user| user.access_keys.iter().find(|old| old.id == key.id))
             .and_then(|old| old.last_used);
     }
-    access_keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
     let mut user = User {
         name: name.to_owned(),
         path: previous

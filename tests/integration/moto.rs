@@ -17,22 +17,20 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and waits until it answers.
     pub async fn start() -> Moto {
-        let mut moto = Moto {
-            port: free_port(),
-            child: None,
-            clock: false,
-        };
-        moto.launch().await;
-        moto
+        Self::started(false).await
     }
 
     /// Starts moto's server with a clock the test sets ([`Moto::set_clock`]), for keys created
     /// and used months ago.
     pub async fn start_with_clock() -> Moto {
+        Self::started(true).await
+    }
+
+    async fn started(clock: bool) -> Moto {
         let mut moto = Moto {
             port: free_port(),
             child: None,
-            clock: true,
+            clock,
         };
         moto.launch().await;
         moto
