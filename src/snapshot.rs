@@ -148,6 +148,15 @@ impl User {
             .count()
     }
 
+    /// When the newest of the user's active keys was created; `None` without an active key.
+    pub(crate) fn newest_active_key_created(&self) -> Option<i64> {
+        self.access_keys
+            .iter()
+            .filter(|key| key.status == KeyStatus::Active)
+            .map(|key| key.created)
+            .max()
+    }
+
     /// Whether the user breaks the control.
     pub(crate) fn is_offender(&self) -> bool {
         self.active_access_keys() > 1

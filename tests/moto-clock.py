@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto's own server, unchanged, with a clock a test can set.
+"""moto's own server, unchanged, with a clock a test can set (and root's access key flag).
 
 moto stamps keys' creation and last use with the current time and has no way to change it; the
 remediation scenarios need keys created and used months ago. This runs moto's WSGI application
@@ -8,6 +8,10 @@ remediation scenarios need keys created and used months ago. This runs moto's WS
   POST   /_clock?at=UNIX_SECONDS           moto's clock jumps there and keeps ticking
   POST   /_clock?at=UNIX_SECONDS&tick=no   ... and stands still there
   DELETE /_clock                           back to the real time
+  POST   /_root_access_keys?account=ID&present=1|0
+                                           the flag moto's GetAccountSummary reports as
+                                           AccountAccessKeysPresent (moto cannot create a root
+                                           user's key, and its own state has the field)
 
 Usage: moto-clock.py PORT (listens on 127.0.0.1 only).
 """
@@ -40,7 +44,22 @@ def set_clock(seconds, tick=True):
             freezer.start()
 
 
+def set_root_access_keys(environ, start_response):
+    from moto.iam.models import iam_backends
+
+    query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+    account, present = query.get("account", ""), query.get("present", "")
+    if len(account) != 12 or not account.isdigit() or present not in ("0", "1"):
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"expected account=12 digits and present=0|1\n"]
+    iam_backends[account]["aws"].account_summary._account_access_keys_present = int(present)
+    start_response("204 No Content", [])
+    return []
+
+
 def app(environ, start_response):
+    if environ.get("PATH_INFO") == "/_root_access_keys" and environ["REQUEST_METHOD"] == "POST":
+        return set_root_access_keys(environ, start_response)
     if environ.get("PATH_INFO") != "/_clock":
         return moto(environ, start_response)
     method = environ["REQUEST_METHOD"]

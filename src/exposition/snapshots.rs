@@ -277,6 +277,11 @@ impl SnapshotFamilies {
                 format!("1 for an exemption of a user with more than one active access key that is not honoured, with the `problem`: `bad_expiry`, `too_far_ahead`, `no_reason` or `no_owner`. {refreshed}"),
                 Rows::Exemption { valid: false },
             ),
+            Family::new(
+                "iam_user_newest_active_access_key_created_timestamp_seconds",
+                format!("Unix time the newest active access key of a user with more than one active key was created, in every collector.key_series mode: the multiple-keys alert's rotation grace is measured from it. {refreshed}"),
+                Rows::User(|user| user.is_offender().then(|| user.newest_active_key_created()).flatten().map(seconds)),
+            ),
         ];
         SnapshotFamilies {
             families,

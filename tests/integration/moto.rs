@@ -48,6 +48,16 @@ impl Moto {
             .await;
     }
 
+    /// Sets what moto's `GetAccountSummary` answers for root's keys in `account` (moto cannot
+    /// create a root user's key; `tests/moto-clock.py` sets moto's own flag).
+    pub async fn set_root_access_keys(&self, account: &str, present: bool) {
+        self.clock_request(Some(format!(
+            "/_root_access_keys?account={account}&present={}",
+            u8::from(present)
+        )))
+        .await;
+    }
+
     async fn clock_request(&self, set: Option<String>) {
         assert!(self.clock, "start moto with Moto::start_with_clock");
         let addr = ([127, 0, 0, 1], self.port).into();
