@@ -841,6 +841,7 @@ mod tests {
                 }],
                 root_access_keys_present: Some(false),
                 last_used_from: Default::default(),
+                report_fallback: None,
             }],
             checked_at: UNIX_EPOCH + Duration::from_secs(NOW as u64),
         };

@@ -185,6 +185,48 @@ pub(crate) struct AccountSnapshot {
     pub(crate) root_access_keys_present: Option<bool>,
     /// Where the keys' last use came from.
     pub(crate) last_used_from: LastUsedFrom,
+    /// When the credential report wanted could not be had: why, and what was served instead.
+    pub(crate) report_fallback: Option<ReportFallback>,
+}
+
+/// A refresh that could not have the credential report it wanted (generation refused with
+/// `LimitExceeded` or throttled, not finished within `collector.report_wait`, or a report that
+/// could not be read) and served something else rather than nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReportFallback {
+    /// The failure kind's label (`throttled`, `timeout`, `service`, ...).
+    pub(crate) reason: &'static str,
+    /// What was served instead.
+    pub(crate) served: FallbackServed,
+}
+
+/// What a refresh served without the report it wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FallbackServed {
+    /// The older report AWS still hands out; its generation time is the data's time.
+    OlderReport,
+    /// Credential-report mode read the users through the API for this refresh.
+    Api,
+    /// API mode asked each active key's last use (`GetAccessKeyLastUsed`).
+    PerKey,
+}
+
+impl FallbackServed {
+    /// Every value, for removing an account's series.
+    pub(crate) const ALL: [FallbackServed; 3] = [
+        FallbackServed::OlderReport,
+        FallbackServed::Api,
+        FallbackServed::PerKey,
+    ];
+
+    /// The `served` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FallbackServed::OlderReport => "older_report",
+            FallbackServed::Api => "api",
+            FallbackServed::PerKey => "per_key",
+        }
+    }
 }
 
 /// Where an account's last-use dates came from.
@@ -288,6 +330,7 @@ mod tests {
             ],
             root_access_keys_present: Some(false),
             last_used_from: LastUsedFrom::Nowhere,
+            report_fallback: None,
         };
         let names: Vec<_> = snapshot.offenders().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["b"]);

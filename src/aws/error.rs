@@ -94,7 +94,14 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let (kind, code) = classify(&err);
+        let (mut kind, code) = classify(&err);
+        // GenerateCredentialReport's 409 `LimitExceeded` is AWS's way of saying that too many
+        // reports are being generated at once (other scanners, Config, a second replica): a
+        // throttle, to back off from, not a failure to page on (the IAM API Reference lists it
+        // as that call's capacity error).
+        if operation == "GenerateCredentialReport" && code.as_deref() == Some("LimitExceeded") {
+            kind = ErrorKind::Throttled;
+        }
         let credentials = credentials_problem(&err).or_else(|| too_large(&err));
         AwsError {
             operation,
@@ -108,6 +115,12 @@ impl AwsError {
     /// Whether the entity asked about no longer exists (deleted during the refresh).
     pub(crate) fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
+    }
+
+    /// The same failure, of another kind.
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// A malformed or unexpected answer that the SDK itself accepted.

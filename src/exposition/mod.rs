@@ -24,7 +24,7 @@ use prometheus::{
 };
 
 use crate::aws::{ErrorKind, RequestObserver};
-use crate::snapshot::{unix_seconds, AccountSnapshot};
+use crate::snapshot::{unix_seconds, AccountSnapshot, FallbackServed};
 use snapshots::SnapshotFamilies;
 
 /// What the server sends: the body the refresh loop rendered last, after the exporter's own
@@ -204,6 +204,7 @@ pub(crate) struct Metrics {
     last_refresh_success: GaugeVec,
     refresh_duration: GaugeVec,
     refresh_errors: IntCounterVec,
+    report_fallbacks: IntCounterVec,
     aws_requests: IntCounterVec,
     aws_attempts: IntCounterVec,
     discovery_success: IntGauge,
@@ -272,6 +273,13 @@ impl Metrics {
             ),
             &["account_id", "kind"],
         )?;
+        let report_fallbacks = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_credential_report_fallbacks_total",
+                "Refreshes that could not have the credential report they wanted, by why (the failure's kind: throttled, as for GenerateCredentialReport's 409 LimitExceeded, timeout, service...) and what they served instead: older_report (the one AWS still has; iam_exporter_data_timestamp_seconds is its time), api (credential-report mode read the users through the API), per_key (API mode asked each active key's last use).",
+            ),
+            &["account_id", "reason", "served"],
+        )?;
         let aws_requests = IntCounterVec::new(
             Opts::new(
                 "iam_exporter_aws_requests_total",
@@ -316,6 +324,7 @@ impl Metrics {
         registry.register(Box::new(last_refresh_success.clone()))?;
         registry.register(Box::new(refresh_duration.clone()))?;
         registry.register(Box::new(refresh_errors.clone()))?;
+        registry.register(Box::new(report_fallbacks.clone()))?;
         registry.register(Box::new(aws_requests.clone()))?;
         registry.register(Box::new(aws_attempts.clone()))?;
         registry.register(Box::new(account_info.clone()))?;
@@ -326,6 +335,7 @@ impl Metrics {
             last_refresh_success,
             refresh_duration,
             refresh_errors,
+            report_fallbacks,
             aws_requests,
             aws_attempts,
             discovery_success,
@@ -452,6 +462,13 @@ impl Metrics {
             let _ = self
                 .refresh_errors
                 .remove_label_values(&[account_id, kind.as_str()]);
+            for served in FallbackServed::ALL {
+                let _ = self.report_fallbacks.remove_label_values(&[
+                    account_id,
+                    kind.as_str(),
+                    served.as_str(),
+                ]);
+            }
         }
         let old = self
             .info_labels
@@ -475,6 +492,11 @@ impl Metrics {
         self.refresh_duration
             .with_label_values(&[account])
             .set(took.as_secs_f64());
+        if let Some(fallback) = snapshot.report_fallback {
+            self.report_fallbacks
+                .with_label_values(&[account, fallback.reason, fallback.served.as_str()])
+                .inc();
+        }
         self.snapshots.publish(snapshot);
     }
 
@@ -538,6 +560,7 @@ mod tests {
             users,
             root_access_keys_present: Some(false),
             last_used_from: crate::snapshot::LastUsedFrom::PerKey,
+            report_fallback: None,
         })
     }
 

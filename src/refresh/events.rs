@@ -477,6 +477,7 @@ mod tests {
             users: vec![user("a", 1), user("c", 1)],
             root_access_keys_present: None,
             last_used_from: Default::default(),
+            report_fallback: None,
         };
         let mut reads = BTreeMap::from([
             ("a".to_owned(), (after, Some(user("a", 2)))),

@@ -21,13 +21,17 @@ use super::{Account, Exemptions, Source, SourceError};
 use crate::aws::AwsError;
 use crate::aws::ErrorKind;
 use crate::config::CollectorConfig;
-use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus, LastUsedFrom, User};
+use crate::snapshot::{
+    AccessKey, AccountSnapshot, FallbackServed, KeyStatus, LastUsedFrom, ReportFallback, User,
+};
 
 /// The report's key slots per user name, with its generation time and root's answer.
 struct LastUseReport {
     slots: HashMap<String, Vec<AccessKey>>,
     generated: i64,
     root_access_keys_present: Option<bool>,
+    /// Why it is older than `report_max_age`, when it is.
+    older: Option<ErrorKind>,
 }
 
 /// Reads IAM through its list APIs.
@@ -59,6 +63,19 @@ impl ApiSource {
             report_max_age: collector.report_max_age,
             report_wait: collector.report_wait,
             exemptions,
+        }
+    }
+
+    /// A source that never collects last use: credential-report mode's fallback, whose report
+    /// could not be had.
+    pub(super) fn without_last_use(
+        account: Account,
+        collector: &CollectorConfig,
+        exemptions: Exemptions,
+    ) -> Self {
+        ApiSource {
+            last_used: false,
+            ..Self::new(account, collector, exemptions)
         }
     }
 
@@ -122,20 +139,27 @@ impl ApiSource {
         }))
     }
 
-    /// The credential report's key slots, or `None` (with a warning) when it cannot be had:
-    /// last use is then asked per key, as it was before reports were used.
-    async fn last_use_report(&self, account_id: &str) -> Option<LastUseReport> {
-        let iam = self.account.iam();
-        match credential_report::read(iam, account_id, self.report_max_age, self.report_wait).await
+    /// The credential report's key slots, or the failure's kind (with a warning) when it cannot
+    /// be had: last use is then asked per key, as it was before reports were used.
+    async fn last_use_report(&self, account_id: &str) -> Result<LastUseReport, ErrorKind> {
+        match credential_report::read(
+            &self.account,
+            account_id,
+            self.report_max_age,
+            self.report_wait,
+        )
+        .await
         {
-            Ok((parsed, generated)) => Some(LastUseReport {
-                slots: parsed
+            Ok(read) => Ok(LastUseReport {
+                slots: read
+                    .parsed
                     .users
                     .into_iter()
                     .map(|user| (user.name, user.access_keys))
                     .collect(),
-                generated,
-                root_access_keys_present: parsed.root_access_keys_present,
+                generated: read.generated,
+                root_access_keys_present: read.parsed.root_access_keys_present,
+                older: read.older,
             }),
             Err(err) => {
                 tracing::warn!(
@@ -145,7 +169,7 @@ impl ApiSource {
                      instead (one request per key); grant iam:GenerateCredentialReport and \
                      iam:GetCredentialReport to save them"
                 );
-                None
+                Err(err.kind())
             }
         }
     }
@@ -166,18 +190,32 @@ impl ApiSource {
         }
     }
 
-    async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
+    /// One refresh's snapshot.
+    pub(super) async fn collect_snapshot(&self) -> Result<AccountSnapshot, SourceError> {
         let started = SystemTime::now();
         let account_id = self.account.id().await?;
         let report = async {
             match self.last_used {
-                true => self.last_use_report(&account_id).await,
+                true => Some(self.last_use_report(&account_id).await),
                 false => None,
             }
         };
         let (listed, report) = tokio::join!(self.list_users(), report);
         let listed = listed?;
-        let report = report.as_ref();
+        let report_fallback = match &report {
+            Some(Ok(LastUseReport {
+                older: Some(kind), ..
+            })) => Some(ReportFallback {
+                reason: kind.as_str(),
+                served: FallbackServed::OlderReport,
+            }),
+            Some(Err(kind)) => Some(ReportFallback {
+                reason: kind.as_str(),
+                served: FallbackServed::PerKey,
+            }),
+            _ => None,
+        };
+        let report = report.as_ref().and_then(|report| report.as_ref().ok());
         let mut users: Vec<User> = stream::iter(listed)
             .map(|(name, path)| self.user(name, path, report))
             .buffer_unordered(self.concurrency)
@@ -200,6 +238,7 @@ impl ApiSource {
             users,
             root_access_keys_present,
             last_used_from,
+            report_fallback,
         };
         self.exemptions
             .resolve(self.account.iam(), &mut snapshot)

@@ -140,6 +140,8 @@ pub(crate) struct Account {
     id: OnceCell<String>,
     /// The last failed attempt of the account's requests, kept by the clients' interceptor.
     pub(crate) last_failure: LastFailure,
+    /// No credential report generation is asked while AWS's last refusal is recent.
+    pub(crate) report_backoff: credential_report::GenerationBackoff,
 }
 
 impl Account {
@@ -153,6 +155,7 @@ impl Account {
             iam,
             id,
             last_failure,
+            report_backoff: Default::default(),
         }
     }
 

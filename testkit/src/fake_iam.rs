@@ -79,6 +79,10 @@ pub enum FaultKind {
     AccessDenied,
     /// HTTP 404 `NoSuchEntity`, as for an entity deleted in the meantime.
     NoSuchEntity,
+    /// HTTP 409 `LimitExceeded`, as the IAM API Reference documents it for
+    /// `GenerateCredentialReport` ("The request was rejected because it attempted to create
+    /// resources beyond the current AWS account limits"): too many reports at once.
+    LimitExceeded,
     /// HTTP 200 with a body of this many bytes, streamed in 1 MiB chunks; with its length
     /// declared in `Content-Length`, or (`declared: false`) without.
     Huge { bytes: usize, declared: bool },
@@ -435,6 +439,13 @@ async fn handle(
             ))
         }
         Some(FaultKind::NoSuchEntity) => return Ok(no_such_entity("The entity cannot be found")),
+        Some(FaultKind::LimitExceeded) => {
+            return Ok(error(
+                StatusCode::CONFLICT,
+                "LimitExceeded",
+                "The request was rejected because it attempted to create resources beyond the current AWS account limits.",
+            ))
+        }
         Some(FaultKind::Huge { bytes, declared }) => {
             let mut response = Response::new(
                 Repeat {

@@ -361,12 +361,53 @@ async fn an_expired_old_or_in_progress_report_is_waited_for_or_generated_anew() 
     }
 }
 
+fn fallbacks(s: &Scrape, reason: &str, served: &str) -> f64 {
+    s.value(
+        "iam_exporter_credential_report_fallbacks_total",
+        &[
+            ("account_id", ACCOUNT),
+            ("reason", reason),
+            ("served", served),
+        ],
+    )
+    .unwrap_or(0.0)
+}
+
+/// Every user's true count, as the fake holds it, is what the scrape serves.
+fn true_counts_served(fake: &FakeIam, scrape: &Scrape) {
+    let expected: Vec<(String, f64)> = fake.with(|state| {
+        state
+            .users
+            .iter()
+            .map(|(name, user)| {
+                (
+                    name.clone(),
+                    user.keys.iter().filter(|k| k.active).count() as f64,
+                )
+            })
+            .collect()
+    });
+    for (user, active) in &expected {
+        assert_eq!(
+            scrape.value("iam_user_active_access_keys", &[("user", user)]),
+            Some(*active),
+            "{user}"
+        );
+    }
+    assert_eq!(
+        scrape.find("iam_user_active_access_keys", &[]).len(),
+        expected.len()
+    );
+}
+
+// Before: a report that never completed failed the refresh (kind `timeout`) and the account had
+// no data. Now the users are read through the API for that refresh, and the fallback is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
-    let mut state = populated(3);
+async fn a_report_that_never_completes_is_replaced_by_api_reads_for_that_refresh() {
+    let mut state = populated(30);
     state.report = Report::Absent;
     state.report_polls = u32::MAX;
-    let (_fake, app) = spawn_with_fake(
+    let (fake, app) = spawn_with_fake(
         state,
         &[
             ("IAM_KEY_EXPORTER_COLLECTOR__SOURCE", "credential-report"),
@@ -375,9 +416,120 @@ async fn a_report_that_never_completes_fails_the_refresh_as_a_timeout() {
     )
     .await;
     let scrape = app
-        .wait_for("the failed refresh", |s| errors(s, "timeout") >= 1.0)
+        .wait_for("a refresh served through the API", |s| {
+            refreshed(s) && fallbacks(s, "timeout", "api") >= 1.0
+        })
         .await;
-    assert!(!refreshed(&scrape));
+    true_counts_served(&fake, &scrape);
+    assert!(fake.requests("ListUsers") >= 1 && fake.requests("ListAccessKeys") >= 30);
+    let data_time = scrape
+        .value(
+            "iam_exporter_data_timestamp_seconds",
+            &[("account_id", ACCOUNT)],
+        )
+        .unwrap();
+    assert!(data_time > (crate::fake_iam::now() - 60) as f64, "read now");
+    assert_eq!(errors(&scrape, "timeout"), 0.0, "the refresh did not fail");
+    app.stop().await;
+}
+
+/// GenerateCredentialReport answered with 409 `LimitExceeded` (as the IAM API Reference
+/// documents it, and as scanners meet it when several generate reports in one account).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_exceeded_serves_the_older_report_counted_as_throttled_and_backs_off() {
+    let mut state = populated(30);
+    let generated = crate::fake_iam::now() - 6 * 3600;
+    state.report = Report::Complete { generated };
+    state.report_csv = crate::fake_iam::credential_report_csv(&state);
+    state.faults.push(iam_key_exporter_testkit::Fault {
+        action: Some("GenerateCredentialReport".to_owned()),
+        user: None,
+        kind: FaultKind::LimitExceeded,
+        remaining: None,
+    });
+    let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
+    let first = app
+        .wait_for("a refresh served from the older report", |s| {
+            refreshed(s) && fallbacks(s, "throttled", "older_report") >= 1.0
+        })
+        .await;
+    true_counts_served(&fake, &first);
+    assert_eq!(
+        first.value(
+            "iam_exporter_data_timestamp_seconds",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(generated as f64),
+        "the data's age is the older report's"
+    );
+    let refused = fake.requests("GenerateCredentialReport");
+    assert_eq!(refused, 1);
+    // Two more refreshes: still served from the older report, and no generation asked while
+    // backing off.
+    let later = app
+        .wait_for("two more refreshes", |s| {
+            fallbacks(s, "throttled", "older_report") >= 3.0
+        })
+        .await;
+    true_counts_served(&fake, &later);
+    assert_eq!(
+        fake.requests("GenerateCredentialReport"),
+        refused,
+        "backing off"
+    );
+    assert_eq!(errors(&later, "throttled"), 0.0, "no refresh failed");
+    app.stop().await;
+}
+
+/// With no report at all, `LimitExceeded` leaves the API: every user's count is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_exceeded_without_any_report_reads_the_users_through_the_api() {
+    let mut state = populated(30);
+    state.report = Report::Absent;
+    state.faults.push(iam_key_exporter_testkit::Fault {
+        action: Some("GenerateCredentialReport".to_owned()),
+        user: None,
+        kind: FaultKind::LimitExceeded,
+        remaining: None,
+    });
+    let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
+    let scrape = app
+        .wait_for("a refresh served through the API", |s| {
+            refreshed(s) && fallbacks(s, "throttled", "api") >= 1.0
+        })
+        .await;
+    true_counts_served(&fake, &scrape);
+    app.stop().await;
+}
+
+/// API mode's last use: an older report still gives it (the age is exported), no key is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_api_mode_limit_exceeded_keeps_last_use_from_the_older_report() {
+    let mut state = populated(30);
+    let generated = crate::fake_iam::now() - 6 * 3600;
+    state.report = Report::Complete { generated };
+    state.report_csv = crate::fake_iam::credential_report_csv(&state);
+    state.faults.push(iam_key_exporter_testkit::Fault {
+        action: Some("GenerateCredentialReport".to_owned()),
+        user: None,
+        kind: FaultKind::LimitExceeded,
+        remaining: None,
+    });
+    let (fake, app) = spawn_with_fake(state, &[]).await;
+    let scrape = app
+        .wait_for("a refresh with last use from the older report", |s| {
+            refreshed(s) && fallbacks(s, "throttled", "older_report") >= 1.0
+        })
+        .await;
+    true_counts_served(&fake, &scrape);
+    assert_eq!(
+        scrape.value(
+            "iam_exporter_last_used_report_timestamp_seconds",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(generated as f64)
+    );
+    assert_eq!(fake.requests("GetAccessKeyLastUsed"), 0);
     app.stop().await;
 }
 
