@@ -141,7 +141,7 @@ impl Application {
             (Some(queue), Some(events)) => Some(Events {
                 queue,
                 wait: events.wait_time,
-                metrics: metrics.enable_events()?,
+                metrics: body.enable_events()?,
             }),
             _ => None,
         };

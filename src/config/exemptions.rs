@@ -65,12 +65,16 @@ pub enum UserMatch {
 }
 
 impl ExemptionConfig {
-    /// Whether the entry names `user` in account `account_id`.
+    /// Whether the entry names `user` in account `account_id`. IAM user names are
+    /// case-insensitive (`Alice` and `alice` cannot both exist), so an entry written in another
+    /// case than IAM stores the name still names the user.
     pub(crate) fn matches(&self, account_id: &str, user: &str) -> bool {
         self.account.as_deref().is_none_or(|id| id == account_id)
             && match &self.user {
-                UserMatch::Name(name) => name == user,
-                UserMatch::Pattern(pattern) => glob_matches(pattern, user),
+                UserMatch::Name(name) => name.eq_ignore_ascii_case(user),
+                UserMatch::Pattern(pattern) => {
+                    glob_matches(&pattern.to_ascii_lowercase(), &user.to_ascii_lowercase())
+                }
             }
     }
 }
@@ -129,6 +133,21 @@ pub(crate) fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_patterns_match_in_any_case_as_iam_does() {
+        let entry = |user: UserMatch| ExemptionConfig {
+            account: None,
+            user,
+            reason: "r".to_owned(),
+            owner: "o".to_owned(),
+            expires: 0,
+        };
+        assert!(entry(UserMatch::Name("ALICE".to_owned())).matches("111111111111", "alice"));
+        assert!(entry(UserMatch::Name("alice".to_owned())).matches("111111111111", "Alice"));
+        assert!(!entry(UserMatch::Name("alice".to_owned())).matches("111111111111", "alicia"));
+        assert!(entry(UserMatch::Pattern("CI-*".to_owned())).matches("1", "ci-deploy"));
+    }
 
     #[test]
     fn globs_match_what_they_say() {

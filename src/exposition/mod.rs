@@ -28,11 +28,11 @@ use crate::snapshot::{unix_seconds, AccountSnapshot, FallbackServed};
 use snapshots::SnapshotFamilies;
 
 /// What the server sends: the body the refresh loop rendered last, after the exporter's own
-/// process metrics, which are read at each scrape (memory and CPU must be current, not as of
-/// the last refresh).
+/// process metrics and the events consumer's, which are read at each scrape (memory and CPU,
+/// polls and messages must be current, not as of the last refresh).
 pub(crate) struct Published {
     body: RwLock<Arc<Rendered>>,
-    /// `process_*`: the prometheus crate's process collector, alone in its registry.
+    /// `process_*` (the prometheus crate's process collector) and the events consumer's metrics.
     live: Registry,
 }
 
@@ -50,6 +50,44 @@ impl Published {
             body: RwLock::new(Arc::new(initial)),
             live,
         }
+    }
+
+    /// Starts exporting the events consumer's metrics (only when `[events]` is configured),
+    /// read at each scrape like the process metrics: a poll or an ignored message shows at
+    /// once, not at the next render.
+    pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
+        let events = IntCounterVec::new(
+            Opts::new(
+                "iam_exporter_events_total",
+                "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
+            ),
+            &["event", "outcome"],
+        )?;
+        let lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "iam_exporter_event_lag_seconds",
+                "Time from an applied event's CloudTrail time to the body that shows its effect: EventBridge's delivery, the queue, the re-read and the render.",
+            )
+            .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+        )?;
+        let poll_success = IntGauge::new(
+            "iam_exporter_events_poll_success",
+            "Whether the last poll of the events queue succeeded (1) or failed (0).",
+        )?;
+        let backlog = IntGauge::new(
+            "iam_exporter_events_queue_messages",
+            "Messages waiting in the events queue (SQS ApproximateNumberOfMessages), read about once a minute.",
+        )?;
+        self.live.register(Box::new(events.clone()))?;
+        self.live.register(Box::new(lag.clone()))?;
+        self.live.register(Box::new(poll_success.clone()))?;
+        self.live.register(Box::new(backlog.clone()))?;
+        Ok(EventMetrics {
+            events,
+            lag,
+            poll_success,
+            backlog,
+        })
     }
 
     /// Replaces the served body.
@@ -375,42 +413,6 @@ impl Metrics {
             .register(Box::new(self.discovery_accounts.clone()))?;
         self.registry
             .register(Box::new(self.discovery_errors.clone()))
-    }
-
-    /// Starts exporting the events consumer's metrics (only when `[events]` is configured).
-    pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
-        let events = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_events_total",
-                "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
-            ),
-            &["event", "outcome"],
-        )?;
-        let lag = Histogram::with_opts(
-            HistogramOpts::new(
-                "iam_exporter_event_lag_seconds",
-                "Time from an applied event's CloudTrail time to the body that shows its effect: EventBridge's delivery, the queue, the re-read and the render.",
-            )
-            .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
-        )?;
-        let poll_success = IntGauge::new(
-            "iam_exporter_events_poll_success",
-            "Whether the last poll of the events queue succeeded (1) or failed (0).",
-        )?;
-        let backlog = IntGauge::new(
-            "iam_exporter_events_queue_messages",
-            "Messages waiting in the events queue (SQS ApproximateNumberOfMessages), read about once a minute.",
-        )?;
-        self.registry.register(Box::new(events.clone()))?;
-        self.registry.register(Box::new(lag.clone()))?;
-        self.registry.register(Box::new(poll_success.clone()))?;
-        self.registry.register(Box::new(backlog.clone()))?;
-        Ok(EventMetrics {
-            events,
-            lag,
-            poll_success,
-            backlog,
-        })
     }
 
     /// The account's latest published snapshot.

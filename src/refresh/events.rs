@@ -65,8 +65,11 @@ pub(crate) struct Event {
     pub(crate) name: String,
     /// The account the call was made in.
     pub(crate) account: String,
-    /// The user it concerns.
+    /// The user it concerns, as the event spells it (IAM's own spelling may differ in case);
+    /// empty for root's own keys.
     pub(crate) user: String,
+    /// Root acting on its own keys: no user to read, the account's root key flag to ask again.
+    pub(crate) root: bool,
     /// The user's path, when the event carries it (`CreateUser`).
     pub(crate) path: Option<String>,
     /// When the call was made, Unix seconds.
@@ -110,9 +113,19 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
     let request = &detail["requestParameters"];
     let response = &detail["responseElements"];
     let identity = &detail["userIdentity"];
-    // Root acting on its own keys: no IAM user to read again (the refresh reports root keys).
+    // Root acting on its own keys: no IAM user to read again, but whether root has a key.
     if identity["type"] == "Root" && request["userName"].is_null() {
-        return Err(Skip::Irrelevant(name));
+        if !name.ends_with("AccessKey") {
+            return Err(Skip::Irrelevant(name));
+        }
+        return Ok(Event {
+            name,
+            account,
+            user: String::new(),
+            root: true,
+            path: None,
+            time: event_time(&envelope),
+        });
     }
     let user = text(&request["userName"])
         .or_else(|| text(&response["accessKey"]["userName"]))
@@ -125,18 +138,24 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
         .filter(|user| !user.is_empty() && user.len() <= 128)
         .ok_or_else(|| Skip::Malformed(format!("{name} names no user")))?;
     let path = text(&request["path"]).or_else(|| text(&response["user"]["path"]));
-    let time = text(&envelope["time"])
-        .or_else(|| text(&detail["eventTime"]))
-        .and_then(|time| humantime::parse_rfc3339_weak(&time).ok())
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map(|since| since.as_secs_f64());
     Ok(Event {
         name,
         account,
         user,
+        root: false,
         path,
-        time,
+        time: event_time(&envelope),
     })
+}
+
+/// When the call was made: the envelope's time, else the record's; Unix seconds.
+fn event_time(envelope: &Value) -> Option<f64> {
+    envelope["time"]
+        .as_str()
+        .or_else(|| envelope["detail"]["eventTime"].as_str())
+        .and_then(|time| humantime::parse_rfc3339_weak(time).ok())
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|since| since.as_secs_f64())
 }
 
 /// The consumer's loop: poll, apply, delete, until shutdown.
@@ -268,20 +287,30 @@ async fn handle(
 /// first refresh has finished there is no snapshot yet: the read is kept for that refresh,
 /// which may have listed the user before the change.
 async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), String> {
+    if event.root {
+        return apply_root(this, target, event).await;
+    }
     let read_at = SystemTime::now();
     let latest = this.metrics.latest(&event.account);
-    let previous = latest
-        .as_ref()
-        .and_then(|latest| latest.users.iter().find(|user| user.name == event.user));
+    // IAM user names are case-insensitive, and CloudTrail records the name as the caller typed
+    // it: the user is the one IAM lists under any spelling of it, and keeps IAM's spelling.
+    let previous = latest.as_ref().and_then(|latest| {
+        latest
+            .users
+            .iter()
+            .find(|user| user.name.eq_ignore_ascii_case(&event.user))
+    });
+    let name = previous.map_or(event.user.as_str(), |user| user.name.as_str());
     let user = read_user(
         target.source.as_ref(),
         &event.account,
-        &event.user,
+        name,
         previous,
         event.path.as_deref(),
     )
     .await
     .map_err(|err| error_chain(&err))?;
+    let name = name.to_owned();
     let _publishing = target.publishing.lock().await;
     if target.forgotten.load(Ordering::SeqCst) {
         return Ok(());
@@ -294,31 +323,64 @@ async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), S
     {
         return Ok(());
     }
-    target
-        .event_reads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(event.user.clone(), (read_at, user.clone()));
+    {
+        let mut reads = target.event_reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.retain(|read, _| !read.eq_ignore_ascii_case(&name));
+        reads.insert(name.clone(), (read_at, user.clone()));
+    }
     if let Some(latest) = latest {
         let mut snapshot = (*latest).clone();
-        put_user(&mut snapshot, &event.user, user);
+        put_user(&mut snapshot, &name, user);
         this.metrics.replace_snapshot(Arc::new(snapshot));
     }
     Ok(())
 }
 
-/// Puts `user` (or its absence) into the snapshot, in name order.
+/// Root acting on its own keys: asks again whether root has an access key (one
+/// `GetAccountSummary`) and republishes the account with the answer. The next refresh says what
+/// its own source says (in credential-report mode, the report's root row, which can be older).
+async fn apply_root(this: &Refresher, target: &Target, event: &Event) -> Result<(), String> {
+    let present = target
+        .source
+        .account()
+        .iam()
+        .root_access_keys_present()
+        .await
+        .map_err(|err| error_chain(&err))?;
+    let _publishing = target.publishing.lock().await;
+    if target.forgotten.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    if let Some(latest) = this.metrics.latest(&event.account) {
+        let mut snapshot = (*latest).clone();
+        snapshot.root_access_keys_present = Some(present);
+        this.metrics.replace_snapshot(Arc::new(snapshot));
+    }
+    Ok(())
+}
+
+/// Puts `user` (or its absence) into the snapshot, in name order. The user already there under
+/// any spelling of the name is the one replaced, and keeps its spelling (IAM's).
 pub(super) fn put_user(snapshot: &mut AccountSnapshot, name: &str, user: Option<User>) {
     let at = snapshot
         .users
-        .binary_search_by(|existing| existing.name.as_str().cmp(name));
+        .iter()
+        .position(|existing| existing.name.eq_ignore_ascii_case(name));
     match (at, user) {
-        (Ok(index), Some(user)) => snapshot.users[index] = user,
-        (Ok(index), None) => {
+        (Some(index), Some(mut user)) => {
+            user.name = snapshot.users[index].name.clone();
+            snapshot.users[index] = user;
+        }
+        (Some(index), None) => {
             snapshot.users.remove(index);
         }
-        (Err(index), Some(user)) => snapshot.users.insert(index, user),
-        (Err(_), None) => {}
+        (None, Some(user)) => {
+            let index = snapshot
+                .users
+                .partition_point(|existing| existing.name < user.name);
+            snapshot.users.insert(index, user);
+        }
+        (None, None) => {}
     }
 }
 
@@ -420,15 +482,87 @@ mod tests {
     }
 
     #[test]
-    fn root_acting_on_its_own_keys_names_no_user_to_read() {
-        let root = envelope("CreateAccessKey", "").replace(
-            r#""type":"IAMUser","userName":"caller""#,
-            r#""type":"Root""#,
-        );
+    fn root_acting_on_its_own_keys_names_no_user_but_roots_keys() {
+        let root = |name: &str| {
+            envelope(name, "").replace(
+                r#""type":"IAMUser","userName":"caller""#,
+                r#""type":"Root""#,
+            )
+        };
+        let event = parse(&root("CreateAccessKey")).unwrap();
+        assert!(event.root && event.user.is_empty(), "{event:?}");
+        assert!(parse(&root("DeleteAccessKey")).unwrap().root);
         assert_eq!(
-            parse(&root),
-            Err(Skip::Irrelevant("CreateAccessKey".to_owned()))
+            parse(&root("TagUser")),
+            Err(Skip::Irrelevant("TagUser".to_owned()))
         );
+    }
+
+    /// The records in tests/fixtures/cloudtrail, written after AWS's published examples (each
+    /// cited in its README), read as cases.tsv says they must be.
+    #[test]
+    fn real_shaped_cloudtrail_records_are_read_as_documented() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudtrail");
+        let cases = std::fs::read_to_string(dir.join("cases.tsv")).unwrap();
+        let mut seen = 0;
+        for row in cases.lines().skip(1) {
+            let fields: Vec<&str> = row.split('\t').collect();
+            let (file, outcome, event, user) = (fields[0], fields[1], fields[2], fields[3]);
+            let body = std::fs::read_to_string(dir.join(file)).unwrap();
+            let parsed = parse(&body);
+            match (outcome, &parsed) {
+                ("applied", Ok(read)) => {
+                    assert_eq!(
+                        (read.name.as_str(), read.user.as_str()),
+                        (event, user),
+                        "{file}"
+                    );
+                    assert!(!read.root, "{file}");
+                    assert_eq!(read.account, "111122223333", "{file}");
+                    assert!(read.time.is_some(), "{file}");
+                }
+                ("root", Ok(read)) => assert!(read.root && read.name == event, "{file}"),
+                ("ignored", Err(Skip::Irrelevant(name))) => assert_eq!(name, event, "{file}"),
+                ("malformed", Err(Skip::Malformed(_))) => assert_eq!(event, "unknown"),
+                _ => panic!("{file}: expected {outcome}, got {parsed:?}"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 12, "{seen} fixtures");
+    }
+
+    #[test]
+    fn a_name_in_another_case_lands_on_iams_spelling() {
+        let user = |name: &str, keys: usize| User {
+            name: name.to_owned(),
+            access_keys: (0..keys)
+                .map(|i| crate::snapshot::AccessKey {
+                    id: format!("AKIA{i}"),
+                    status: crate::snapshot::KeyStatus::Active,
+                    created: 0,
+                    last_used: None,
+                })
+                .collect(),
+            ..User::default()
+        };
+        let mut snapshot = AccountSnapshot {
+            account_id: "111111111111".to_owned(),
+            data_timestamp: UNIX_EPOCH,
+            users: vec![user("alice", 1), user("bob", 1)],
+            root_access_keys_present: None,
+            last_used_from: Default::default(),
+            report_fallback: None,
+        };
+        put_user(&mut snapshot, "ALICE", Some(user("ALICE", 2)));
+        put_user(&mut snapshot, "Bob", None);
+        put_user(&mut snapshot, "Carol", Some(user("Carol", 1)));
+        let names: Vec<(&str, usize)> = snapshot
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.active_access_keys()))
+            .collect();
+        assert_eq!(names, [("Carol", 1), ("alice", 2)]);
     }
 
     #[test]

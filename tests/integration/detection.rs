@@ -50,7 +50,9 @@ fn date_in(days: i64) -> String {
 
 fn config_file(account: &str) -> String {
     format!(
-        "[[exemptions]]\naccount = \"{account}\"\nuser = \"{EXEMPT_CONFIG}\"\nreason = \"vendor migration\"\nowner = \"payments\"\nexpires = \"{}\"\n",
+        "[[exemptions]]\naccount = \"{account}\"\nuser = \"{}\"\nreason = \"vendor migration\"\nowner = \"payments\"\nexpires = \"{}\"\n",
+        // In another case than IAM's: IAM user names are case-insensitive.
+        EXEMPT_CONFIG.to_ascii_uppercase(),
         date_in(CONFIG_EXPIRES_IN)
     )
 }

@@ -349,3 +349,170 @@ fn the_cloudformation_templates_pass_cfn_lint() {
         "central.yaml grants the exporter what its policy file lists"
     );
 }
+
+/// The fixtures of tests/fixtures/cloudtrail (after AWS's published record examples), moved into
+/// moto's account: `(file, outcome, event)`, and the body.
+fn fixtures() -> Vec<((String, String, String), String)> {
+    let dir = crate::helpers::project_dir().join("tests/fixtures/cloudtrail");
+    let cases = std::fs::read_to_string(dir.join("cases.tsv")).unwrap();
+    cases
+        .lines()
+        .skip(1)
+        .map(|row| {
+            let fields: Vec<&str> = row.split('\t').collect();
+            let body = std::fs::read_to_string(dir.join(fields[0]))
+                .unwrap()
+                .replace("111122223333", ACCOUNT);
+            (
+                (
+                    fields[0].to_owned(),
+                    fields[1].to_owned(),
+                    fields[2].to_owned(),
+                ),
+                body,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_and_malformed_messages_alone_show_within_one_poll() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    seed.user_with_keys("alice", "/", 1, 0).await;
+    let queue = Queue::create(&moto, "events-health").await;
+    let app = exporter_with_events(&moto, &queue).await;
+    app.wait_for("the first poll", |s| {
+        s.value("iam_exporter_events_poll_success", &[]) == Some(1.0)
+    })
+    .await;
+    let mut expected: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for ((_, outcome, event), body) in fixtures() {
+        if outcome == "ignored" || outcome == "malformed" {
+            queue.send(&body).await;
+            *expected.entry((event, outcome)).or_default() += 1.0;
+        }
+    }
+    assert!(expected.values().sum::<f64>() >= 6.0);
+    let scrape = app
+        .wait_for("every ignored and malformed message counted", |s| {
+            expected
+                .iter()
+                .all(|((event, outcome), n)| events(s, event, outcome) == *n)
+        })
+        .await;
+    assert_eq!(
+        scrape.value("iam_exporter_events_poll_success", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        events(&scrape, "CreateAccessKey", "applied"),
+        0.0,
+        "no applied event"
+    );
+    eventually("the queue drained", Duration::from_secs(30), || async {
+        queue.depth().await == 0
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_shaped_records_are_applied_and_roots_own_key_shows() {
+    let moto = Moto::start_with_clock().await;
+    let seed = Seed(moto.iam());
+    for user in ["alice", "bob", "carol", "svc-deploy", "dave", "frank"] {
+        seed.user_with_keys(user, "/", 1, 0).await;
+    }
+    let queue = Queue::create(&moto, "events-records").await;
+    let app = exporter_with_events(&moto, &queue).await;
+    app.wait_for("the first refresh", |s| active(s, "alice") == Some(1.0))
+        .await;
+    assert_eq!(
+        app.scrape().await.value(
+            "iam_account_root_access_keys_present",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(0.0)
+    );
+    // What the records say happened, done to moto's IAM.
+    seed.key("alice").await;
+    seed.key("carol").await;
+    seed.delete_user("frank").await;
+    moto.set_root_access_keys(ACCOUNT, true).await;
+    let mut applied: std::collections::BTreeMap<String, f64> = Default::default();
+    for ((file, outcome, event), body) in fixtures() {
+        if outcome == "applied" || outcome == "root" {
+            queue.send(&body).await;
+            *applied.entry(event).or_default() += 1.0;
+        } else {
+            assert!(
+                ["ignored", "malformed"].contains(&outcome.as_str()),
+                "{file}"
+            );
+        }
+    }
+    let scrape = app
+        .wait_for("every record applied", |s| {
+            applied
+                .iter()
+                .all(|(event, n)| events(s, event, "applied") == *n)
+        })
+        .await;
+    let scrape = if active(&scrape, "carol") == Some(2.0) {
+        scrape
+    } else {
+        app.wait_for("the changes served", |s| active(s, "carol") == Some(2.0))
+            .await
+    };
+    assert_eq!(active(&scrape, "alice"), Some(2.0));
+    assert_eq!(active(&scrape, "frank"), None, "deleted");
+    assert_eq!(
+        scrape.value(
+            "iam_account_root_access_keys_present",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(1.0),
+        "root's own CreateAccessKey asks GetAccountSummary again"
+    );
+    assert_eq!(requests(&scrape, "ListUsers"), 1.0, "no refresh ran");
+    app.stop().await;
+}
+
+/// CloudTrail records the user name as the caller typed it; IAM's names are case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_naming_a_user_in_another_case_land_on_one_series() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    seed.user_with_keys("alice", "/", 1, 0).await;
+    let queue = Queue::create(&moto, "events-case").await;
+    let app = exporter_with_events(&moto, &queue).await;
+    app.wait_for("the first refresh", |s| active(s, "alice") == Some(1.0))
+        .await;
+    seed.key("alice").await;
+    for spelling in ["ALICE", "Alice"] {
+        queue
+            .send(&envelope(ACCOUNT, "CreateAccessKey", spelling))
+            .await;
+    }
+    let scrape = app
+        .wait_for("both events applied", |s| {
+            events(s, "CreateAccessKey", "applied") == 2.0
+        })
+        .await;
+    assert_eq!(active(&scrape, "alice"), Some(2.0));
+    assert_eq!(
+        scrape.find("iam_user_active_access_keys", &[]).len(),
+        1,
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(
+            "iam_account_users_with_multiple_active_access_keys",
+            &[("account_id", ACCOUNT)]
+        ),
+        Some(1.0)
+    );
+    app.stop().await;
+}
