@@ -177,11 +177,9 @@ impl AccountSet {
     /// through `organizations.role_name`.
     fn member(&self, id: &str, own: bool) -> AccountConfig {
         let (_, org) = self.organizations.as_ref().expect("discovery is on");
-        let partition = match self.base.region().map(|r| r.as_ref()) {
-            Some(region) if region.starts_with("cn-") => "aws-cn",
-            Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
-            _ => "aws",
-        };
+        let partition = self.base.region().map_or("aws", |region| {
+            crate::arn::partition_of_region(region.as_ref())
+        });
         AccountConfig {
             role_arn: (!own).then(|| format!("arn:{partition}:iam::{id}:role/{}", org.role_name)),
             external_id: org.external_id.clone(),

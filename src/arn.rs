@@ -16,6 +16,19 @@ pub(crate) fn split_iam_arn(arn: &str) -> Option<(&str, &str)> {
     (tag == "arn" && service == "iam" && !account.is_empty()).then_some((account, resource))
 }
 
+/// The partition (`aws`, `aws-cn`, `aws-us-gov`) whose ARNs a region's resources carry: roles
+/// to assume are named in the partition of the credentials, and the region the SDK signs for
+/// says which that is.
+pub(crate) fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// A 12-digit AWS account ID, or `None`.
 pub(crate) fn parse_account_id(text: &str) -> Option<String> {
     (text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_owned())
@@ -35,5 +48,28 @@ pub(crate) fn account_id_from_role_arn(arn: &str) -> Option<String> {
         parse_account_id(account)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_partitions_regions_name_its_arns() {
+        assert_eq!(partition_of_region("us-east-1"), "aws");
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+    }
+
+    #[test]
+    fn arns_of_every_partition_are_split() {
+        for partition in ["aws", "aws-cn", "aws-us-gov"] {
+            let arn = format!("arn:{partition}:iam::123456789012:user/a");
+            assert_eq!(split_iam_arn(&arn), Some(("123456789012", "user/a")));
+        }
     }
 }

@@ -86,6 +86,9 @@ pub(crate) async fn sdk_config(
         // `aws.attempt_timeout` already ends any attempt that takes too long, and IAM's answers
         // are small. Off, a request costs less CPU (docs/benchmarks.md).
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    if config.use_fips {
+        loader = loader.use_fips(true);
+    }
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -435,5 +438,64 @@ impl Iam {
             .map(aws_sdk_iam::primitives::Blob::into_inner)
             .ok_or_else(|| AwsError::malformed(OP, "the report has no content"))?;
         Ok(CredentialReport { content, generated })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+
+    /// Where IAM's requests go, and the region they are signed for, for a region of each
+    /// partition, with and without `aws.use_fips`: as the AWS General Reference lists IAM's
+    /// endpoints (iam.amazonaws.com and iam-fips.amazonaws.com signed for us-east-1,
+    /// iam.us-gov.amazonaws.com for us-gov-west-1, iam.cn-north-1.amazonaws.com.cn for
+    /// cn-north-1). The SDK's own resolver answers; this holds the exporter's assumption (set the
+    /// region to any region of the partition) to it.
+    #[tokio::test]
+    async fn iam_resolves_to_each_partitions_endpoint_and_signing_region() {
+        for (region, fips, url, signing) in [
+            ("us-east-1", false, "https://iam.amazonaws.com", "us-east-1"),
+            ("eu-west-1", false, "https://iam.amazonaws.com", "us-east-1"),
+            (
+                "us-east-1",
+                true,
+                "https://iam-fips.amazonaws.com",
+                "us-east-1",
+            ),
+            (
+                "us-gov-east-1",
+                false,
+                "https://iam.us-gov.amazonaws.com",
+                "us-gov-west-1",
+            ),
+            (
+                "us-gov-west-1",
+                true,
+                "https://iam.us-gov.amazonaws.com",
+                "us-gov-west-1",
+            ),
+            (
+                "cn-northwest-1",
+                false,
+                "https://iam.cn-north-1.amazonaws.com.cn",
+                "cn-north-1",
+            ),
+        ] {
+            let params = Params::builder()
+                .region(region)
+                .use_fips(fips)
+                .build()
+                .unwrap();
+            let endpoint = DefaultResolver::new()
+                .resolve_endpoint(&params)
+                .await
+                .unwrap();
+            assert_eq!(endpoint.url(), url, "{region} fips={fips}");
+            let schemes = format!("{endpoint:?}");
+            assert!(
+                schemes.contains("signingRegion") && schemes.contains(&format!("\"{signing}\"")),
+                "{region} fips={fips}: {schemes}"
+            );
+        }
     }
 }

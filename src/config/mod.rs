@@ -191,6 +191,9 @@ pub struct LogConfig {
 pub struct AwsConfig {
     /// Region for signing; `None` takes the SDK's default chain, then `us-east-1`.
     pub region: Option<String>,
+    /// FIPS endpoints (`aws.use_fips`), for workloads that must use FIPS 140 validated
+    /// cryptography (FedRAMP, GovCloud).
+    pub use_fips: bool,
     /// Endpoint override; `None` keeps `AWS_ENDPOINT_URL` or the real endpoint.
     pub endpoint_url: Option<String>,
     /// Named profile of the shared config files; `None` keeps `AWS_PROFILE` or `default`.

@@ -131,6 +131,13 @@ settings! {
         help: "Region for request signing; unset: AWS_REGION, then the profile's region, then us-east-1.",
         expected: "a region name like `us-east-1`",
     }
+    USE_FIPS {
+        key: "aws.use_fips",
+        flag: None,
+        default: Some("false"),
+        help: "Use AWS's FIPS 140 endpoints where the service has them (IAM, STS, Organizations, SQS in the US and GovCloud regions).",
+        expected: "`true` or `false`",
+    }
     ENDPOINT_URL {
         key: "aws.endpoint_url",
         flag: None,

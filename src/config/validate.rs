@@ -197,6 +197,7 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
     }
     let aws = AwsConfig {
         region: v.optional(&s::REGION),
+        use_fips: v.field(&s::USE_FIPS, parse_bool),
         endpoint_url,
         profile: v.optional(&s::PROFILE),
         max_attempts: v.field(&s::MAX_ATTEMPTS, |text| {

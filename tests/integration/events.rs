@@ -315,7 +315,15 @@ fn the_cloudformation_templates_pass_cfn_lint() {
         "deploy/iam/cloudformation.yaml",
     ];
     let lint = crate::helpers::tool("cfn-lint", "CFN_LINT");
+    // In each partition's IAM home region: commercial, AWS GovCloud (US), China.
     let output = std::process::Command::new(&lint)
+        .args([
+            "--regions",
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "--",
+        ])
         .args(templates.iter().map(|t| root.join(t)))
         .output()
         .unwrap_or_else(|err| panic!("cannot run {}: {err}", lint.display()));
@@ -325,6 +333,26 @@ fn the_cloudformation_templates_pass_cfn_lint() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    for template in templates {
+        let text = std::fs::read_to_string(root.join(template)).unwrap();
+        assert!(
+            !text.contains("arn:aws:"),
+            "{template}: ARNs take ${{AWS::Partition}}"
+        );
+        if template.starts_with("deploy/events/") {
+            // cfn-lint cannot evaluate Rules: hold the assertion to the three home regions.
+            for (partition, region) in [
+                ("aws", "us-east-1"),
+                ("aws-us-gov", "us-gov-west-1"),
+                ("aws-cn", "cn-north-1"),
+            ] {
+                let pair = format!(
+                    "!And [!Equals [!Ref AWS::Partition, {partition}], !Equals [!Ref AWS::Region, {region}]]"
+                );
+                assert!(text.contains(&pair), "{template}: {pair}");
+            }
+        }
+    }
     let central = std::fs::read_to_string(root.join("deploy/events/central.yaml")).unwrap();
     let policy: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("deploy/iam/iam-key-exporter-events-policy.json"))
