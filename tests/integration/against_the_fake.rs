@@ -433,20 +433,31 @@ async fn a_report_that_never_completes_is_replaced_by_api_reads_for_that_refresh
     app.stop().await;
 }
 
-/// GenerateCredentialReport answered with 409 `LimitExceeded` (as the IAM API Reference
-/// documents it, and as scanners meet it when several generate reports in one account).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limit_exceeded_serves_the_older_report_counted_as_throttled_and_backs_off() {
-    let mut state = populated(30);
-    let generated = crate::fake_iam::now() - 6 * 3600;
-    state.report = Report::Complete { generated };
-    state.report_csv = crate::fake_iam::credential_report_csv(&state);
+/// Every GenerateCredentialReport answered with 409 `LimitExceeded`.
+fn refuse_generation(state: &mut State) {
     state.faults.push(iam_key_exporter_testkit::Fault {
         action: Some("GenerateCredentialReport".to_owned()),
         user: None,
         kind: FaultKind::LimitExceeded,
         remaining: None,
     });
+}
+
+/// A report generated six hours ago, older than `collector.report_max_age`; its time.
+fn six_hour_old_report(state: &mut State) -> i64 {
+    let generated = crate::fake_iam::now() - 6 * 3600;
+    state.report = Report::Complete { generated };
+    state.report_csv = crate::fake_iam::credential_report_csv(state);
+    generated
+}
+
+/// GenerateCredentialReport answered with 409 `LimitExceeded` (as the IAM API Reference
+/// documents it, and as scanners meet it when several generate reports in one account).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_exceeded_serves_the_older_report_counted_as_throttled_and_backs_off() {
+    let mut state = populated(30);
+    let generated = six_hour_old_report(&mut state);
+    refuse_generation(&mut state);
     let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
     let first = app
         .wait_for("a refresh served from the older report", |s| {
@@ -486,12 +497,7 @@ async fn limit_exceeded_serves_the_older_report_counted_as_throttled_and_backs_o
 async fn limit_exceeded_without_any_report_reads_the_users_through_the_api() {
     let mut state = populated(30);
     state.report = Report::Absent;
-    state.faults.push(iam_key_exporter_testkit::Fault {
-        action: Some("GenerateCredentialReport".to_owned()),
-        user: None,
-        kind: FaultKind::LimitExceeded,
-        remaining: None,
-    });
+    refuse_generation(&mut state);
     let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
     let scrape = app
         .wait_for("a refresh served through the API", |s| {
@@ -506,15 +512,8 @@ async fn limit_exceeded_without_any_report_reads_the_users_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_api_mode_limit_exceeded_keeps_last_use_from_the_older_report() {
     let mut state = populated(30);
-    let generated = crate::fake_iam::now() - 6 * 3600;
-    state.report = Report::Complete { generated };
-    state.report_csv = crate::fake_iam::credential_report_csv(&state);
-    state.faults.push(iam_key_exporter_testkit::Fault {
-        action: Some("GenerateCredentialReport".to_owned()),
-        user: None,
-        kind: FaultKind::LimitExceeded,
-        remaining: None,
-    });
+    let generated = six_hour_old_report(&mut state);
+    refuse_generation(&mut state);
     let (fake, app) = spawn_with_fake(state, &[]).await;
     let scrape = app
         .wait_for("a refresh with last use from the older report", |s| {
