@@ -508,6 +508,35 @@ async fn limit_exceeded_without_any_report_reads_the_users_through_the_api() {
     app.stop().await;
 }
 
+/// A report whose content is empty or cut off mid-row cannot be read: the users are read
+/// through the API for that refresh, never served as an emptied account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_or_truncated_report_is_replaced_by_api_reads() {
+    for content in ["", "cut"] {
+        let mut state = populated(30);
+        state.report = Report::Complete {
+            generated: crate::fake_iam::now() - 60,
+        };
+        let full = crate::fake_iam::credential_report_csv(&state);
+        state.report_csv = match content {
+            "" => String::new(),
+            // The header, the root row, and half of the first user's row.
+            _ => {
+                let cut = full.match_indices('\n').nth(1).unwrap().0 + 40;
+                full[..cut].to_owned()
+            }
+        };
+        let (fake, app) = spawn_with_fake(state, &report_app_settings()).await;
+        let scrape = app
+            .wait_for("a refresh served through the API", |s| {
+                refreshed(s) && fallbacks(s, "service", "api") >= 1.0
+            })
+            .await;
+        true_counts_served(&fake, &scrape);
+        app.stop().await;
+    }
+}
+
 /// API mode's last use: an older report still gives it (the age is exported), no key is asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_api_mode_limit_exceeded_keeps_last_use_from_the_older_report() {
