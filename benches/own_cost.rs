@@ -310,7 +310,9 @@ async fn measure(
         .env("IAM_KEY_EXPORTER_LOG__FORMAT", "logfmt")
         .env("IAM_KEY_EXPORTER_LOG__LEVEL", "info")
         // 100,000 users make a credential report of some 40 MB, over the default cap.
-        .env("IAM_KEY_EXPORTER_AWS__MAX_RESPONSE_SIZE", "128MiB");
+        .env("IAM_KEY_EXPORTER_AWS__MAX_RESPONSE_SIZE", "128MiB")
+        // 100,000 users in one account: far past IAM's quota, and the default cap.
+        .env("IAM_KEY_EXPORTER_COLLECTOR__MAX_USERS", "1000000");
     for (key, value) in variant.settings() {
         command.env(format!("IAM_KEY_EXPORTER_{key}"), value);
     }

@@ -10,8 +10,12 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 
@@ -73,6 +77,55 @@ fn too_large(max: usize) -> aws_smithy_types::body::Error {
     Box::new(TooLarge { max })
 }
 
+/// The most of an error answer read: AWS's are well under a kilobyte.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The first `max` bytes of `body`; the rest is never read.
+async fn read_prefix(mut body: SdkBody, max: usize) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    while prefix.len() < max {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = max - prefix.len();
+                    prefix.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => break,
+        }
+    }
+    prefix
+}
+
+/// Too large answers are not retried: the endpoint would send the same again, and each
+/// attempt reads up to `aws.max_response_size`.
+#[derive(Debug)]
+pub(crate) struct NoRetryWhenTooLarge;
+
+impl ClassifyRetry for NoRetryWhenTooLarge {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(current) = cause {
+            if current.is::<TooLarge>() {
+                return RetryAction::RetryForbidden;
+            }
+            cause = current.source();
+        }
+        RetryAction::NoActionIndicated
+    }
+
+    fn name(&self) -> &'static str {
+        "no retry of too large answers"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
 impl HttpConnector for CappedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
@@ -91,6 +144,14 @@ impl HttpConnector for CappedConnector {
                 return Err(ConnectorError::other(too_large(max), None));
             }
             let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+            if !response.status().is_success() {
+                // An error says what it is in its first bytes (code, a sentence); the rest of
+                // a 30 MB message is not worth memory or a log line. Cut, not failed, so the
+                // error keeps its status and code.
+                let prefix = read_prefix(body, MAX_ERROR_BODY).await;
+                *response.body_mut() = SdkBody::from(prefix);
+                return Ok(response);
+            }
             let limited = http_body_util::Limited::new(body, max).map_err(move |err| {
                 if err.is::<http_body_util::LengthLimitError>() {
                     too_large(max)

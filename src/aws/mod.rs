@@ -12,6 +12,7 @@ mod error;
 mod organizations;
 mod rate;
 mod sqs;
+mod strict;
 mod write;
 
 use std::error::Error as StdError;
@@ -193,6 +194,36 @@ pub(crate) enum ReportState {
     Complete,
 }
 
+/// More keys than this for one user is a broken answer: IAM allows two.
+const MAX_KEYS_PER_USER: usize = 10;
+
+/// More tags than this for one user is a broken answer: IAM allows 50.
+const MAX_TAGS_PER_USER: usize = 200;
+
+/// Records a page's marker; one seen before would list the same pages forever.
+pub(crate) fn next_marker(
+    operation: &'static str,
+    seen: &mut std::collections::HashSet<String>,
+    marker: &str,
+) -> Result<(), AwsError> {
+    if seen.len() >= MAX_PAGES {
+        return Err(AwsError::malformed(
+            operation,
+            format!("more than {MAX_PAGES} pages"),
+        ));
+    }
+    if !seen.insert(marker.to_owned()) {
+        return Err(AwsError::malformed(
+            operation,
+            "a marker returned before: the listing would go round in circles",
+        ));
+    }
+    Ok(())
+}
+
+/// The most pages one listing follows: 10,000 pages of 1,000 users is far past any account.
+const MAX_PAGES: usize = 10_000;
+
 /// A downloaded credential report.
 #[derive(Debug)]
 pub(crate) struct CredentialReport {
@@ -223,9 +254,13 @@ impl Iam {
         };
         let iam = aws_sdk_iam::config::Builder::from(config)
             .interceptor(attempts.clone())
+            .interceptor(strict::Strict)
+            .retry_classifier(capped::NoRetryWhenTooLarge)
             .build();
         let sts = aws_sdk_sts::config::Builder::from(config)
             .interceptor(attempts)
+            .interceptor(strict::Strict)
+            .retry_classifier(capped::NoRetryWhenTooLarge)
             .build();
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam),
@@ -274,8 +309,17 @@ impl Iam {
         let users = output
             .users()
             .iter()
-            .map(|user| (user.user_name().to_owned(), user.path().to_owned()))
-            .collect();
+            .map(|user| {
+                let (name, path) = (user.user_name(), user.path());
+                if name.is_empty() || !path.starts_with('/') {
+                    return Err(AwsError::malformed(
+                        OP,
+                        "a user without a name or a path (the API requires both)",
+                    ));
+                }
+                Ok((name.to_owned(), path.to_owned()))
+            })
+            .collect::<Result<_, _>>()?;
         let next_marker = if output.is_truncated() {
             let marker = output.marker().filter(|m| !m.is_empty()).ok_or_else(|| {
                 AwsError::malformed(OP, "the page is truncated but has no marker")
@@ -307,6 +351,7 @@ impl Iam {
         const OP: &str = "ListAccessKeys";
         let mut keys = Vec::new();
         let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let output = self.record(
                 OP,
@@ -320,22 +365,51 @@ impl Iam {
             for key in output.access_key_metadata() {
                 let id = key
                     .access_key_id()
+                    .filter(|id| !id.is_empty())
                     .ok_or_else(|| AwsError::malformed(OP, "an access key has no ID"))?;
+                // A key whose status is not told cannot be left out of the count: the answer
+                // is broken, and the last good data is the better guess.
                 let status = match key.status() {
                     Some(StatusType::Active) => KeyStatus::Active,
                     Some(StatusType::Inactive) => KeyStatus::Inactive,
-                    Some(other) => KeyStatus::parse(other.as_str()),
-                    None => KeyStatus::Other,
+                    other => {
+                        return Err(AwsError::malformed(
+                            OP,
+                            format!(
+                                "access key {} has the status {:?}, not Active or Inactive",
+                                crate::error::bounded(id, 32),
+                                other.map(|s| crate::error::bounded(s.as_str(), 32))
+                            ),
+                        ))
+                    }
                 };
+                let created = key
+                    .create_date()
+                    .map(|date| date.secs())
+                    .ok_or_else(|| AwsError::malformed(OP, "an access key has no creation date"))?;
+                if keys.iter().any(|k: &AccessKey| k.id == id) {
+                    return Err(AwsError::malformed(OP, "an access key listed twice"));
+                }
                 keys.push(AccessKey {
                     id: id.to_owned(),
                     status,
-                    created: key.create_date().map_or(0, |date| date.secs()),
+                    created,
                     last_used: None,
                 });
             }
+            if keys.len() > MAX_KEYS_PER_USER {
+                return Err(AwsError::malformed(
+                    OP,
+                    format!(
+                        "more than {MAX_KEYS_PER_USER} access keys for one user (IAM allows 2)"
+                    ),
+                ));
+            }
             match output.marker().filter(|_| output.is_truncated()) {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                Some(next) if !next.is_empty() => {
+                    next_marker(OP, &mut seen, next)?;
+                    marker = Some(next.to_owned());
+                }
                 _ => break,
             }
         }
@@ -373,6 +447,8 @@ impl Iam {
         const OP: &str = "ListUserTags";
         let mut tags = Vec::new();
         let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut listed = 0_usize;
         loop {
             let output = self.record(
                 OP,
@@ -383,6 +459,13 @@ impl Iam {
                     .send()
                     .await,
             )?;
+            listed += output.tags().len();
+            if listed > MAX_TAGS_PER_USER {
+                return Err(AwsError::malformed(
+                    OP,
+                    format!("more than {MAX_TAGS_PER_USER} tags for one user (IAM allows 50)"),
+                ));
+            }
             tags.extend(
                 output
                     .tags()
@@ -391,7 +474,10 @@ impl Iam {
                     .map(|tag| (tag.key().to_owned(), tag.value().to_owned())),
             );
             match output.marker().filter(|_| output.is_truncated()) {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                Some(next) if !next.is_empty() => {
+                    next_marker(OP, &mut seen, next)?;
+                    marker = Some(next.to_owned());
+                }
                 _ => return Ok(tags),
             }
         }

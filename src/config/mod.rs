@@ -218,6 +218,9 @@ pub struct CollectorConfig {
     pub source: SourceKind,
     /// API mode: users whose keys are listed at the same time.
     pub concurrency: usize,
+    /// The most users one account's listing may hold (`collector.max_users`): memory stays
+    /// bounded whatever an endpoint sends.
+    pub max_users: usize,
     /// Accounts collected at the same time, so that many accounts share one request budget.
     pub max_concurrent_accounts: usize,
     /// API mode: whether to ask `GetAccessKeyLastUsed` for every key (one request per key).

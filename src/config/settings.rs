@@ -201,6 +201,13 @@ settings! {
         help: "Users whose keys are asked for at once (API mode and report confirmations).",
         expected: "a whole number from 1 to 64",
     }
+    MAX_USERS {
+        key: "collector.max_users",
+        flag: None,
+        default: Some("10000"),
+        help: "The most users one account's listing may hold; a longer one is a broken or hostile answer (IAM allows 5,000 per account).",
+        expected: "a whole number from 1 to 1000000",
+    }
     MAX_CONCURRENT_ACCOUNTS {
         key: "collector.max_concurrent_accounts",
         flag: None,

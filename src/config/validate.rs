@@ -222,6 +222,9 @@ pub(super) fn validate(layered: &Layered, raw: &Raw) -> Result<Config, Vec<KeyEr
         concurrency: v.field(&s::CONCURRENCY, |text| {
             parse_in_range(text, 1, 64).map(|n| n as usize)
         }),
+        max_users: v.field(&s::MAX_USERS, |text| {
+            parse_in_range(text, 1, 1_000_000).map(|n| n as usize)
+        }),
         max_concurrent_accounts: v.field(&s::MAX_CONCURRENT_ACCOUNTS, |text| {
             parse_in_range(text, 1, 256).map(|n| n as usize)
         }),

@@ -39,6 +39,8 @@ pub(crate) struct ApiSource {
     account: Account,
     /// Users whose keys are fetched at once; IAM throttles, so this stays small.
     concurrency: usize,
+    /// A listing with more users than this is malformed.
+    max_users: usize,
     /// Whether to collect last use.
     last_used: bool,
     /// A report older than this is generated anew.
@@ -59,6 +61,7 @@ impl ApiSource {
         ApiSource {
             account,
             concurrency: collector.concurrency,
+            max_users: collector.max_users,
             last_used: collector.last_used,
             report_max_age: collector.report_max_age,
             report_wait: collector.report_wait,
@@ -79,22 +82,37 @@ impl ApiSource {
         }
     }
 
-    /// Every user's `(name, path)`, following `Marker` until the last page.
+    /// Every user's `(name, path)`, following `Marker` until the last page. A marker seen
+    /// before, a user listed twice (IAM's names are unique in any case) or more users than
+    /// `collector.max_users` make the listing malformed: it would never end, or count wrong.
     async fn list_users(&self) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "ListUsers";
         let mut users = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         let mut marker: Option<String> = None;
         loop {
             let page = self.account.iam().list_users_page(marker.clone()).await?;
-            users.extend(page.users);
-            match page.next_marker {
-                // A marker that does not move would loop forever; refuse it.
-                Some(next) if marker.as_ref() == Some(&next) => {
-                    return Err(AwsError::malformed(
-                        "ListUsers",
-                        "the same marker was returned twice",
-                    ))
+            for (name, path) in page.users {
+                if !names.insert(name.to_ascii_lowercase()) {
+                    return Err(AwsError::malformed(OP, "a user listed twice"));
                 }
-                Some(next) => marker = Some(next),
+                users.push((name, path));
+            }
+            if users.len() > self.max_users {
+                return Err(AwsError::malformed(
+                    OP,
+                    format!(
+                        "more than {} users (`collector.max_users`; IAM allows 5,000)",
+                        self.max_users
+                    ),
+                ));
+            }
+            match page.next_marker {
+                Some(next) => {
+                    crate::aws::next_marker(OP, &mut seen, &next)?;
+                    marker = Some(next);
+                }
                 None => return Ok(users),
             }
         }

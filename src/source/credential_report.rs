@@ -428,6 +428,7 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
         users: Vec::new(),
         root_access_keys_present: None,
     };
+    let mut seen = std::collections::HashSet::new();
     for (index, record) in reader.records().enumerate() {
         let line = index + 2;
         let record = record.map_err(|err| format!("line {line}: {err}"))?;
@@ -446,7 +447,26 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
         let arn = field(arn_col);
         let (account_id, path) =
             parse_arn(arn).ok_or_else(|| format!("line {line}: `{arn}` is not a user ARN"))?;
-        parsed.account_id.get_or_insert(account_id);
+        if parsed.account_id.get_or_insert_with(|| account_id.clone()) != &account_id {
+            return Err(format!(
+                "line {line}: a row of another account ({account_id})"
+            ));
+        }
+        // The name is the ARN's last part: a row read with its fields shifted (extra fields, a
+        // repair gone wrong) cannot pass as another user's, nor move a key to another slot.
+        let name = field(user_col);
+        if name != ROOT_ROW && !arn.ends_with(&format!("/{name}")) {
+            return Err(format!(
+                "line {line}: the user `{}` is not the one its ARN names",
+                crate::error::bounded(name, 64)
+            ));
+        }
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!(
+                "line {line}: the user `{}` is listed twice",
+                crate::error::bounded(name, 64)
+            ));
+        }
 
         let mut access_keys = Vec::new();
         for (n, [active_col, rotated_col, used_col]) in slots.iter().enumerate() {
@@ -486,6 +506,10 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
                 exemptions: Vec::new(),
             });
         }
+    }
+    // AWS's report always has the root user's row: one without any row was cut off.
+    if seen.is_empty() {
+        return Err("the report has no rows, not even the root user's: cut off?".to_owned());
     }
     Ok(parsed)
 }
@@ -703,6 +727,27 @@ mod tests {
         assert_eq!(bob.access_keys[0].status, KeyStatus::Inactive);
 
         assert!(parsed.users[2].access_keys.is_empty());
+    }
+
+    #[test]
+    fn shifted_duplicated_or_foreign_rows_are_malformed() {
+        let row = |name: &str, arn_name: &str| {
+            format!("{name},arn:aws:iam::123456789012:user/{arn_name},2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2024-01-01T00:00:00+00:00,N/A,N/A,N/A,true,2024-02-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A")
+        };
+        // Two extra fields after the ARN: the repair would read them as part of the name's row.
+        let extra = row("eve", "eve").replacen(",2020-01-01", ",x,y,2020-01-01", 1);
+        assert!(parse(&report(&[&extra])).is_err(), "two extra fields");
+        assert!(
+            parse(&report(&[])).unwrap_err().contains("no rows"),
+            "header only"
+        );
+        let twice = parse(&report(&[&row("eve", "eve"), &row("EVE", "EVE")])).unwrap_err();
+        assert!(twice.contains("listed twice"), "{twice}");
+        let mismatch = parse(&report(&[&row("eve", "mallory")])).unwrap_err();
+        assert!(mismatch.contains("not the one its ARN names"), "{mismatch}");
+        let foreign = row("bob", "bob").replace("123456789012", "210987654321");
+        let mixed = parse(&report(&[&row("eve", "eve"), &foreign])).unwrap_err();
+        assert!(mixed.contains("another account"), "{mixed}");
     }
 
     #[test]

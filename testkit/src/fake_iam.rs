@@ -63,7 +63,7 @@ pub enum Report {
 }
 
 /// What a fault does to a request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum FaultKind {
     /// HTTP 400 `Throttling: Rate exceeded`.
     Throttle,
@@ -83,6 +83,15 @@ pub enum FaultKind {
     /// `GenerateCredentialReport` ("The request was rejected because it attempted to create
     /// resources beyond the current AWS account limits"): too many reports at once.
     LimitExceeded,
+    /// The answer the fake would give, rewritten by this function (cut off, an element dropped,
+    /// a status changed): what a broken or hostile endpoint sends. A rewrite to an
+    /// `<ErrorResponse>` is sent with HTTP 403.
+    Rewrite(fn(&str) -> String),
+    /// Paged answers whose markers go round: none -> `m0` -> `m1` -> `m0`..., each page the
+    /// first page again, with `IsTruncated` true.
+    MarkerCycle,
+    /// `ListUsers` without end: every page 1,000 new users and a new marker.
+    EndlessUsers,
     /// HTTP 200 with a body of this many bytes, streamed in 1 MiB chunks; with its length
     /// declared in `Content-Length`, or (`declared: false`) without.
     Huge { bytes: usize, declared: bool },
@@ -464,6 +473,55 @@ async fn handle(
         Some(FaultKind::Malformed) => {
             return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))
         }
+        Some(FaultKind::EndlessUsers) => {
+            let page: u64 = params
+                .get("Marker")
+                .and_then(|m| m.strip_prefix("endless-"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let mut members = String::new();
+            for i in 0..IAM_MAX_ITEMS {
+                let _ = write!(
+                    members,
+                    "<member><Path>/</Path><UserName>endless-{page}-{i}</UserName><UserId>AIDA{page}X{i}</UserId><Arn>arn:aws:iam::111122223333:user/endless-{page}-{i}</Arn><CreateDate>{}</CreateDate></member>",
+                    iso8601(1_600_000_000)
+                );
+            }
+            return Ok(ok_iam(
+                &action,
+                &format!(
+                    "<Users>{members}</Users><IsTruncated>true</IsTruncated><Marker>endless-{}</Marker>",
+                    page + 1
+                ),
+            ));
+        }
+        Some(FaultKind::MarkerCycle) => {
+            let next = match params.get("Marker").map(String::as_str) {
+                Some("m0") => "m1",
+                _ => "m0",
+            };
+            let mut first = params.clone();
+            first.remove("Marker");
+            let response = answer(&mut state.lock().unwrap(), &action, &first);
+            let text = body_text(response).await;
+            let mut text = strip_element(&text, "IsTruncated");
+            text = strip_element(&text, "Marker");
+            let end = format!("</{action}Result>");
+            let text = text.replace(
+                &end,
+                &format!("<IsTruncated>true</IsTruncated><Marker>{next}</Marker>{end}"),
+            );
+            return Ok(xml_response(StatusCode::OK, text));
+        }
+        Some(FaultKind::Rewrite(rewrite)) => {
+            let response = answer(&mut state.lock().unwrap(), &action, &params);
+            let text = rewrite(&body_text(response).await);
+            let status = match text.starts_with("<ErrorResponse") {
+                true => StatusCode::FORBIDDEN,
+                false => StatusCode::OK,
+            };
+            return Ok(xml_response(status, text));
+        }
         None => {}
     }
     if action == "AssumeRole" {
@@ -471,6 +529,28 @@ async fn handle(
     }
     let mut state = state.lock().unwrap();
     Ok(answer(&mut state, &action, &params))
+}
+
+/// The text of an answer made here.
+async fn body_text(response: Response<Body>) -> String {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `text` without its `<name>...</name>` element, if it has one.
+fn strip_element(text: &str, name: &str) -> String {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    match (text.find(&open), text.find(&close)) {
+        (Some(start), Some(end)) if end > start => {
+            format!("{}{}", &text[..start], &text[end + close.len()..])
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// `AssumeRole` into a member account: credentials that later requests are signed with.

@@ -12,6 +12,7 @@ mod against_moto;
 mod against_the_fake;
 mod alerting;
 mod binary;
+mod broken_answers;
 mod detection;
 mod events;
 mod exemptions;

@@ -296,9 +296,17 @@ async fn new_accounts_appear_closed_ones_vanish_and_a_failed_discovery_keeps_the
     // Organizations (and IAM) gone: the last good list stays, its data too.
     let before = watched(&scrape);
     moto.stop();
+    // Killed mid-answer, the first failure may be a cut-off response (`service`); every
+    // discovery after it finds the port closed (`network`).
     let scrape = app
-        .wait_for("a failed discovery", |s| {
+        .wait_for("a discovery failed on the closed port", |s| {
             s.value("iam_exporter_discovery_success", &[]) == Some(0.0)
+                && s.value(
+                    "iam_exporter_discovery_errors_total",
+                    &[("kind", "network")],
+                )
+                .unwrap_or(0.0)
+                    >= 1.0
         })
         .await;
     assert_eq!(
