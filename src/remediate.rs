@@ -213,16 +213,44 @@ pub(crate) async fn run(
 /// Deactivates `others`, then lists the user's keys again and compares with the plan: `keep`
 /// active, every one of `others` inactive (or gone), at most one key active. A request that
 /// failed but took effect (a time-out after IAM acted) counts by what IAM lists.
+///
+/// The tool never cuts a workload off by its own hand: right before each deactivation the keys
+/// are listed again, and nothing more is changed once `keep` is no longer active (someone else
+/// changed the user meanwhile); and if the confirming list still shows no active key (a racing
+/// writer deactivated `keep` between that list and the update), the keys this run deactivated
+/// are made active again, and the report says so.
 async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome, Vec<AccessKey>) {
     let mut failure = None;
+    let mut deactivated = Vec::new();
     for key in others {
+        match reread(iam, user, false).await {
+            Ok(Some(keys))
+                if keys
+                    .iter()
+                    .any(|k| k.id == keep && k.status == KeyStatus::Active) => {}
+            Ok(_) => {
+                failure = Some(format!(
+                    "{keep}, the key to keep, is no longer active: someone else changed the \
+                     user, so {key} was left as it is"
+                ));
+                break;
+            }
+            Err(err) => {
+                failure = Some(format!(
+                    "listing the keys before {key}: {}",
+                    error_chain(&err)
+                ));
+                break;
+            }
+        }
         if let Err(err) = iam.deactivate_access_key(user, key).await {
             failure = Some(format!("deactivating {key}: {}", error_chain(&err)));
             break;
         }
+        deactivated.push(key.clone());
         tracing::info!(user, access_key_id = %key, "access key deactivated");
     }
-    let after = match reread(iam, user, false).await {
+    let mut after = match reread(iam, user, false).await {
         Ok(keys) => keys.unwrap_or_default(),
         Err(err) => {
             let read = format!("listing the keys again: {}", error_chain(&err));
@@ -232,6 +260,37 @@ async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome
             );
         }
     };
+    let none_active = !after.iter().any(|key| key.status == KeyStatus::Active);
+    if none_active && !deactivated.is_empty() {
+        let mut undone = Vec::new();
+        for key in &deactivated {
+            match iam.reactivate_access_key(user, key).await {
+                Ok(()) => {
+                    tracing::warn!(user, access_key_id = %key, "no active key was left after \
+                        this run's change (someone else deactivated the key to keep): the key \
+                        was made active again");
+                    undone.push(key.clone());
+                }
+                Err(err) => {
+                    tracing::error!(user, access_key_id = %key, error = %error_chain(&err),
+                        "no active key is left, and the key this run deactivated could not be \
+                         made active again: reactivate it by hand")
+                }
+            }
+        }
+        if let Ok(Some(keys)) = reread(iam, user, false).await {
+            after = keys;
+        }
+        failure = Some(format!(
+            "someone else deactivated {keep} meanwhile; no active key was left, so this run's \
+             change was undone ({} made active again)",
+            if undone.is_empty() {
+                "none could be".to_owned()
+            } else {
+                undone.join(", ")
+            }
+        ));
+    }
     let status = |id: &str| after.iter().find(|key| key.id == id).map(|key| key.status);
     let active = after
         .iter()

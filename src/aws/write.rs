@@ -1,7 +1,9 @@
 //! The one write the project ever makes, apart from every read so that a test can hold the
-//! policies to it: `remediate --apply` deactivating a key. The daemon never calls it; the
-//! read-only policy does not allow it (`deploy/iam/iam-key-exporter-remediation-policy.json`
-//! does, for the remediation role only). Nothing here deletes anything.
+//! policies to it: `remediate --apply` changing a key's status (deactivating it, or, to undo
+//! its own change when a racing writer left the user without an active key, activating the key
+//! it had just deactivated). The daemon never calls it; the read-only policy does not allow it
+//! (`deploy/iam/iam-key-exporter-remediation-policy.json` does, for the remediation role only).
+//! Nothing here deletes anything.
 
 use super::{AwsError, Iam};
 
@@ -13,6 +15,26 @@ impl Iam {
         user: &str,
         key_id: &str,
     ) -> Result<(), AwsError> {
+        self.set_access_key_status(user, key_id, aws_sdk_iam::types::StatusType::Inactive)
+            .await
+    }
+
+    /// Makes a key this run deactivated active again (`UpdateAccessKey --status Active`).
+    pub(crate) async fn reactivate_access_key(
+        &self,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), AwsError> {
+        self.set_access_key_status(user, key_id, aws_sdk_iam::types::StatusType::Active)
+            .await
+    }
+
+    async fn set_access_key_status(
+        &self,
+        user: &str,
+        key_id: &str,
+        status: aws_sdk_iam::types::StatusType,
+    ) -> Result<(), AwsError> {
         const OP: &str = "UpdateAccessKey";
         self.record(
             OP,
@@ -20,7 +42,7 @@ impl Iam {
                 .update_access_key()
                 .user_name(user)
                 .access_key_id(key_id)
-                .status(aws_sdk_iam::types::StatusType::Inactive)
+                .status(status)
                 .send()
                 .await,
         )?;

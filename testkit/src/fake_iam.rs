@@ -92,6 +92,9 @@ pub enum FaultKind {
     MarkerCycle,
     /// `ListUsers` without end: every page 1,000 new users and a new marker.
     EndlessUsers,
+    /// Someone else deactivates this key (of any user) just before the request is answered:
+    /// a writer racing the exporter's own change.
+    RacingDeactivation(String),
     /// HTTP 200 with a body of this many bytes, streamed in 1 MiB chunks; with its length
     /// declared in `Content-Length`, or (`declared: false`) without.
     Huge { bytes: usize, declared: bool },
@@ -472,6 +475,14 @@ async fn handle(
         }
         Some(FaultKind::Malformed) => {
             return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))
+        }
+        Some(FaultKind::RacingDeactivation(id)) => {
+            let mut state = state.lock().unwrap();
+            for user in state.users.values_mut() {
+                for key in user.keys.iter_mut().filter(|key| key.id == id) {
+                    key.active = false;
+                }
+            }
         }
         Some(FaultKind::EndlessUsers) => {
             let page: u64 = params

@@ -334,9 +334,9 @@ async fn remediate_exits_0_once_nothing_is_left_and_the_table_says_so() {
 
 /// The fake counts requests by action: a dry run sends no `UpdateAccessKey`, `--apply` does
 /// (so the count would see one).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dry_run_makes_no_write_request() {
-    let now = now();
+/// A user with two active keys on the fake: `AKIAIDLEIDLEIDLEIDL1`, idle for 40 days, to be
+/// deactivated, and `AKIAUSEDUSEDUSEDUSE2`, used 2 days ago, to keep.
+fn two_keys(now: i64) -> State {
     let mut state = State::default();
     state.users.insert(
         "two-keys".to_owned(),
@@ -359,6 +359,13 @@ async fn a_dry_run_makes_no_write_request() {
             tags: Vec::new(),
         },
     );
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_makes_no_write_request() {
+    let now = now();
+    let state = two_keys(now);
     let fake = FakeIam::start(state).await;
     let writes = |fake: &FakeIam| fake.requests("UpdateAccessKey");
     let (code, plan) = remediate(&fake.endpoint(), &[]).await;
@@ -523,4 +530,75 @@ async fn only_the_remediation_policy_can_deactivate_a_key() {
     let mut expected = vec![(idle, "Inactive".to_owned()), (used, "Active".to_owned())];
     expected.sort();
     assert_eq!(statuses().await, expected);
+}
+
+/// A racing writer deactivates the key `remediate` keeps right between its last look and its
+/// update (the fake does it as the update arrives): the confirming list shows no active key, so
+/// the key this run deactivated is made active again. The tool never leaves 0 active keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_racing_writer_cannot_make_remediate_leave_no_active_key() {
+    let fake = FakeIam::start(two_keys(now())).await;
+    fake.with(|state| {
+        state.faults.push(iam_key_exporter_testkit::Fault {
+            action: Some("UpdateAccessKey".to_owned()),
+            user: None,
+            kind: iam_key_exporter_testkit::FaultKind::RacingDeactivation(
+                "AKIAUSEDUSEDUSEDUSE2".to_owned(),
+            ),
+            remaining: Some(1),
+        })
+    });
+    let (code, applied) = remediate(&fake.endpoint(), &["--apply"]).await;
+    assert_eq!(code, 1, "{applied:#}");
+    let report = entry(&applied, "two-keys");
+    assert_eq!(report["result"], "failed", "{report:#}");
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("undone")
+            || report.to_string().contains("undone"),
+        "{report:#}"
+    );
+    let active = fake.with(|s| s.users["two-keys"].keys.iter().filter(|k| k.active).count());
+    assert_eq!(active, 1, "the key this run deactivated is active again");
+    assert!(fake.with(|s| s.users["two-keys"].keys[0].active));
+    assert_eq!(fake.requests("UpdateAccessKey"), 2, "one change, one undo");
+}
+
+/// When the key to keep is already inactive at the last look before the update, nothing is
+/// changed at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remediate_changes_nothing_once_the_kept_key_is_no_longer_active() {
+    let fake = FakeIam::start(two_keys(now())).await;
+    // The audit's read and the user's re-read see both keys active; the look right before the
+    // update (the third ListAccessKeys) sees the kept key deactivated by someone else.
+    fake.with(|state| {
+        state.faults.push(iam_key_exporter_testkit::Fault {
+            action: Some("ListAccessKeys".to_owned()),
+            user: None,
+            kind: iam_key_exporter_testkit::FaultKind::Delay(std::time::Duration::ZERO),
+            remaining: Some(2),
+        });
+        state.faults.push(iam_key_exporter_testkit::Fault {
+            action: Some("ListAccessKeys".to_owned()),
+            user: None,
+            kind: iam_key_exporter_testkit::FaultKind::RacingDeactivation(
+                "AKIAUSEDUSEDUSEDUSE2".to_owned(),
+            ),
+            remaining: Some(1),
+        });
+    });
+    let (code, applied) = remediate(&fake.endpoint(), &["--apply"]).await;
+    assert_eq!(code, 1, "{applied:#}");
+    assert_eq!(
+        entry(&applied, "two-keys")["result"],
+        "failed",
+        "{applied:#}"
+    );
+    assert_eq!(fake.requests("UpdateAccessKey"), 0, "nothing changed");
+    assert!(
+        fake.with(|s| s.users["two-keys"].keys[0].active),
+        "the idle key stays"
+    );
 }
