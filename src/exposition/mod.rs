@@ -70,6 +70,14 @@ impl Published {
             )
             .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
         )?;
+        let bursts = prometheus::IntCounter::new(
+            "iam_exporter_event_bursts_total",
+            "Bursts of queue messages handled together (what was waiting, drained for up to a second).",
+        )?;
+        let rereads = prometheus::IntCounter::new(
+            "iam_exporter_event_rereads_total",
+            "Users read again for events: one per user and burst, however many of the burst's events name it.",
+        )?;
         let poll_success = IntGauge::new(
             "iam_exporter_events_poll_success",
             "Whether the last poll of the events queue succeeded (1) or failed (0).",
@@ -80,10 +88,14 @@ impl Published {
         )?;
         self.live.register(Box::new(events.clone()))?;
         self.live.register(Box::new(lag.clone()))?;
+        self.live.register(Box::new(bursts.clone()))?;
+        self.live.register(Box::new(rereads.clone()))?;
         self.live.register(Box::new(poll_success.clone()))?;
         self.live.register(Box::new(backlog.clone()))?;
         Ok(EventMetrics {
             events,
+            bursts,
+            rereads,
             lag,
             poll_success,
             backlog,
@@ -208,6 +220,8 @@ impl KeyIdDisplay {
 #[derive(Clone)]
 pub(crate) struct EventMetrics {
     events: IntCounterVec,
+    bursts: prometheus::IntCounter,
+    rereads: prometheus::IntCounter,
     lag: Histogram,
     poll_success: IntGauge,
     backlog: IntGauge,
@@ -217,6 +231,12 @@ impl EventMetrics {
     /// One event, by name and outcome.
     pub(crate) fn event(&self, name: &str, outcome: &str) {
         self.events.with_label_values(&[name, outcome]).inc();
+    }
+
+    /// A burst of messages handled together, naming `users` users (each read again once).
+    pub(crate) fn burst(&self, users: usize) {
+        self.bursts.inc();
+        self.rereads.inc_by(users as u64);
     }
 
     /// The time from an event to the body that shows it.

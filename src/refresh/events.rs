@@ -58,6 +58,15 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 /// After a failed poll, the wait before the next one.
 const POLL_RETRY: Duration = Duration::from_secs(5);
 
+/// The most messages taken from the queue before they are applied: a burst is drained (polls
+/// that do not wait) up to this many, or for [`DRAIN_FOR`], and every user named in it is read
+/// again once.
+const BURST: usize = 1_000;
+
+/// The longest a burst is drained before its events are applied: the first event of a burst
+/// waits at most this much more for its re-read.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+
 /// What an EventBridge envelope of a CloudTrail event says, as far as the exporter cares.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Event {
@@ -211,13 +220,9 @@ pub(super) async fn consume(
         if messages.is_empty() {
             continue;
         }
+        let messages = drain(&queue, &metrics, messages).await;
         let generation = *this.published.borrow();
-        let mut applied = Vec::new();
-        for message in messages {
-            if let Some(time) = handle(&this, &queue, &metrics, message).await {
-                applied.push(time);
-            }
-        }
+        let applied = handle_burst(&this, &queue, &metrics, messages).await;
         if applied.is_empty() {
             continue;
         }
@@ -236,51 +241,103 @@ pub(super) async fn consume(
     }
 }
 
-/// Handles one message; `Some(event time)` when it changed a snapshot.
-async fn handle(
+/// Takes what else is waiting right now (polls that do not wait), up to [`BURST`] messages:
+/// a burst of events for a few users costs one re-read per user, not one per event.
+async fn drain(queue: &Sqs, metrics: &EventMetrics, mut messages: Vec<Message>) -> Vec<Message> {
+    let until = Instant::now() + DRAIN_FOR;
+    while messages.len() < BURST && Instant::now() < until {
+        match queue.receive(Duration::ZERO).await {
+            Ok(more) if !more.is_empty() => {
+                metrics.polled(true);
+                messages.extend(more);
+            }
+            Ok(_) => break,
+            Err(err) => {
+                metrics.polled(false);
+                tracing::warn!(error = %error_chain(&err), "cannot poll the events queue");
+                break;
+            }
+        }
+    }
+    messages
+}
+
+/// Handles a burst of messages: the irrelevant, malformed and unwatched ones at once, then the
+/// events by user (the account and the name in any case, or root's keys), each user read again
+/// once for all its events. The event times of the events that changed a snapshot.
+async fn handle_burst(
     this: &Refresher,
     queue: &Sqs,
     metrics: &EventMetrics,
-    message: Message,
-) -> Option<Option<f64>> {
-    let event = match parse(&message.body) {
-        Ok(event) => event,
-        Err(skip) => {
-            let (name, outcome) = match &skip {
-                Skip::Malformed(why) => {
-                    tracing::warn!(reason = %why, "malformed message in the events queue; deleted");
-                    ("unknown".to_owned(), "malformed")
+    messages: Vec<Message>,
+) -> Vec<Option<f64>> {
+    let mut by_user: BTreeMap<(String, bool, String), Vec<(Event, Message)>> = BTreeMap::new();
+    for message in messages {
+        let event = match parse(&message.body) {
+            Ok(event) => event,
+            Err(skip) => {
+                let (name, outcome) = match &skip {
+                    Skip::Malformed(why) => {
+                        tracing::warn!(
+                            reason = %crate::error::bounded(why, 256),
+                            "malformed message in the events queue; deleted"
+                        );
+                        ("unknown".to_owned(), "malformed")
+                    }
+                    Skip::Irrelevant(name) => (name.clone(), "ignored"),
+                };
+                metrics.event(&label(&name), outcome);
+                delete(queue, &message).await;
+                continue;
+            }
+        };
+        if this.target_of(&event.account).is_none() {
+            metrics.event(&label(&event.name), "unwatched");
+            delete(queue, &message).await;
+            continue;
+        }
+        let key = (
+            event.account.clone(),
+            event.root,
+            event.user.to_ascii_lowercase(),
+        );
+        by_user.entry(key).or_default().push((event, message));
+    }
+    metrics.burst(by_user.len());
+    let mut applied = Vec::new();
+    for ((account, _, _), events) in by_user {
+        let Some(target) = this.target_of(&account) else {
+            continue;
+        };
+        // One read for all: it says what IAM says now, whatever each event said. A path, when
+        // one of them carries it (CreateUser).
+        let mut event = events[0].0.clone();
+        if event.path.is_none() {
+            event.path = events.iter().find_map(|(e, _)| e.path.clone());
+        }
+        match apply(this, &target, &event).await {
+            Ok(()) => {
+                for (event, message) in &events {
+                    metrics.event(&label(&event.name), "applied");
+                    delete(queue, message).await;
+                    applied.push(event.time);
                 }
-                Skip::Irrelevant(name) => (name.clone(), "ignored"),
-            };
-            metrics.event(&label(&name), outcome);
-            delete(queue, &message).await;
-            return None;
-        }
-    };
-    let name = label(&event.name);
-    let Some(target) = this.target_of(&event.account) else {
-        metrics.event(&name, "unwatched");
-        delete(queue, &message).await;
-        return None;
-    };
-    match apply(this, &target, &event).await {
-        Ok(()) => {
-            metrics.event(&name, "applied");
-            delete(queue, &message).await;
-            Some(event.time)
-        }
-        Err(err) => {
-            metrics.event(&name, "failed");
-            tracing::warn!(
-                account_id = %event.account,
-                user = %event.user,
-                error = %err,
-                "cannot read the user of an IAM change event again; the message stays in the queue"
-            );
-            None
+            }
+            Err(err) => {
+                for (event, _) in &events {
+                    metrics.event(&label(&event.name), "failed");
+                }
+                tracing::warn!(
+                    account_id = %event.account,
+                    user = %event.user,
+                    events = events.len(),
+                    error = %err,
+                    "cannot read the user of IAM change events again; the messages stay in the queue"
+                );
+            }
         }
     }
+    applied
 }
 
 /// Reads the event's user again and puts it into the account's snapshot. Before the account's

@@ -544,3 +544,74 @@ async fn events_naming_a_user_in_another_case_land_on_one_series() {
     );
     app.stop().await;
 }
+
+/// A burst of 1,000 events for 10 users (all in the queue before the consumer polls): each user
+/// is read again once for all of its events, not once per event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_events_costs_one_read_per_user() {
+    let moto = Moto::start().await;
+    let seed = Seed(moto.iam());
+    let users: Vec<String> = (0..10).map(|i| format!("burst-{i}")).collect();
+    for user in &users {
+        seed.user_with_keys(user, "/", 1, 0).await;
+    }
+    let queue = Queue::create(&moto, "events-burst").await;
+    for batch in 0..100 {
+        let entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry> = (0..10)
+            .map(|i| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .message_body(envelope(
+                        ACCOUNT,
+                        "UpdateAccessKey",
+                        &users[(batch * 10 + i) % users.len()],
+                    ))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        queue
+            .client
+            .send_message_batch()
+            .queue_url(&queue.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    let app = exporter_with_events(&moto, &queue).await;
+    // moto's SQS takes about half a second per receive with a thousand messages waiting.
+    let scrape = app
+        .wait_for_within("all 1,000 events applied", Duration::from_secs(180), |s| {
+            events(s, "UpdateAccessKey", "applied") == 1000.0
+        })
+        .await;
+    let reads = requests(&scrape, "ListAccessKeys");
+    let value = |name: &str| scrape.value(name, &[]).unwrap();
+    let (bursts, rereads) = (
+        value("iam_exporter_event_bursts_total"),
+        value("iam_exporter_event_rereads_total"),
+    );
+    eprintln!(
+        "1,000 events for 10 users: {bursts} bursts, {rereads} re-reads ({reads} ListAccessKeys \
+         with the first refresh's 10)"
+    );
+    assert_eq!(
+        reads,
+        rereads + users.len() as f64,
+        "one ListAccessKeys per re-read"
+    );
+    assert!(
+        rereads <= bursts * users.len() as f64,
+        "at most one re-read per user and burst: {rereads} in {bursts} bursts"
+    );
+    assert!(
+        rereads < 1000.0 / 2.0,
+        "{rereads} re-reads for 1,000 events"
+    );
+    eventually("the queue drained", Duration::from_secs(30), || async {
+        queue.depth().await == 0
+    })
+    .await;
+    app.stop().await;
+}

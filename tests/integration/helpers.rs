@@ -169,9 +169,20 @@ impl TestApp {
         Scrape::parse(&response.text())
     }
 
-    /// Scrapes until `check` holds, for at most `timeout`; returns the scrape that passed.
+    /// Scrapes until `check` holds, for at most 30 s; returns the scrape that passed.
     pub async fn wait_for(&self, what: &str, check: impl Fn(&Scrape) -> bool) -> Scrape {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30), check)
+            .await
+    }
+
+    /// Scrapes until `check` holds, for at most `timeout`; returns the scrape that passed.
+    pub async fn wait_for_within(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let scrape = self.scrape().await;
             if check(&scrape) {
