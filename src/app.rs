@@ -82,6 +82,8 @@ impl Error {
             Error::Usage(err) => {
                 let _ = err.print();
             }
+            // Every problem, each bounded already; a chain's bound would cut the list.
+            Error::Config(err) => eprintln!("iam-key-exporter: {err}"),
             other => eprintln!("iam-key-exporter: {}", error_chain(other)),
         }
     }

@@ -12,7 +12,8 @@
 //!
 //! 1. Leaves, importing no other module: `snapshot` (the plain data a refresh produces; no AWS
 //!    or Prometheus types), `arn` (IAM ARNs and account IDs), `error` (cause chains),
-//!    `health` (the readiness flag), `controls` (the benchmark controls findings map to).
+//!    `health` (the readiness flag), `controls` (the benchmark controls findings map to),
+//!    `files` (bounded reads of the files an operator names).
 //! 2. `config`: flags, environment and file layered into one validated [`Config`]; every
 //!    setting is defined once in its `settings` table.
 //! 3. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
@@ -38,6 +39,7 @@ mod config;
 mod controls;
 mod error;
 mod exposition;
+mod files;
 mod health;
 mod refresh;
 mod remediate;

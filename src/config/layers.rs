@@ -76,6 +76,16 @@ impl Layered {
                 });
                 continue;
             }
+            // Refused here, not merged: figment merges a provider in time that grows with what
+            // is merged already, so thousands of stray variables would take minutes.
+            if settings::find(&key).is_none() {
+                errors.push(KeyError {
+                    origin: Some(format!("environment variable `{name}`")),
+                    message: unknown_key(&key),
+                    key,
+                });
+                continue;
+            }
             if value.len() > MAX_VALUE_LEN {
                 errors.push(KeyError {
                     key,
@@ -131,15 +141,7 @@ impl Layered {
                 return (raw, errors);
             }
         };
-        let sections: Vec<&str> = settings::ALL
-            .iter()
-            .filter_map(|s| s.key.split_once('.').map(|(section, _)| section))
-            .fold(Vec::new(), |mut seen, section| {
-                if !seen.contains(&section) {
-                    seen.push(section);
-                }
-                seen
-            });
+        let sections = sections();
         for (section, value) in &top {
             if section == "accounts" {
                 raw.accounts = self.flatten_entries(section, ACCOUNT_KEYS, value, &mut errors);
@@ -151,12 +153,7 @@ impl Layered {
                 continue;
             }
             if !sections.contains(&section.as_str()) {
-                let mut allowed = sections.clone();
-                allowed.extend(["accounts", "exemptions"]);
-                errors.push(self.error(
-                    section,
-                    format!("unknown key; allowed here: {}", allowed.join(", ")),
-                ));
+                errors.push(self.error(section, unknown_key(section)));
                 continue;
             }
             let Value::Dict(_, entries) = value else {
@@ -169,14 +166,7 @@ impl Layered {
             for (name, value) in entries {
                 let key = format!("{section}.{name}");
                 if settings::find(&key).is_none() {
-                    let allowed: Vec<&str> = settings::ALL
-                        .iter()
-                        .filter_map(|s| s.key.strip_prefix(&format!("{section}.")))
-                        .collect();
-                    errors.push(self.error(
-                        &key,
-                        format!("unknown key; allowed here: {}", allowed.join(", ")),
-                    ));
+                    errors.push(self.error(&key, unknown_key(&key)));
                     continue;
                 }
                 let is_list = settings::LISTS.iter().any(|s| s.key == key);
@@ -400,6 +390,35 @@ impl Provider for FileProvider {
     }
 }
 
+/// The sections of the settings table, in its order.
+fn sections() -> Vec<&'static str> {
+    settings::ALL
+        .iter()
+        .filter_map(|s| s.key.split_once('.').map(|(section, _)| section))
+        .fold(Vec::new(), |mut seen, section| {
+            if !seen.contains(&section) {
+                seen.push(section);
+            }
+            seen
+        })
+}
+
+/// What to say of an unknown key (`section` or `section.name`): what is allowed there.
+fn unknown_key(key: &str) -> String {
+    let allowed: Vec<&str> = match key.split_once('.') {
+        Some((section, _)) if sections().contains(&section) => settings::ALL
+            .iter()
+            .filter_map(|s| s.key.strip_prefix(&format!("{section}.")))
+            .collect(),
+        _ => {
+            let mut allowed = sections();
+            allowed.extend(["accounts", "exemptions"]);
+            allowed
+        }
+    };
+    format!("unknown key; allowed here: {}", allowed.join(", "))
+}
+
 /// The largest config file read: far above any real one, far below what would hurt.
 const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
@@ -417,19 +436,12 @@ fn file_provider(path: &Path) -> Result<FileProvider, ConfigError> {
         path: path.to_owned(),
         reason,
     };
-    let file =
-        std::fs::File::open(path).map_err(|err| file_error(format!("cannot be read: {err}")))?;
-    let size = file
-        .metadata()
-        .map_err(|err| file_error(format!("cannot be read: {err}")))?
-        .len();
-    if size > MAX_FILE_SIZE {
-        return Err(file_error(format!(
-            "is {size} bytes; a config file may have at most {MAX_FILE_SIZE} bytes"
-        )));
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_FILE_SIZE), &mut text)
+    let bytes = crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
+        file_error(format!(
+            "{why} (a config file may have at most {MAX_FILE_SIZE} bytes)"
+        ))
+    })?;
+    let text = String::from_utf8(bytes)
         .map_err(|err| file_error(format!("cannot be read as UTF-8 text: {err}")))?;
     if nesting(&text) > MAX_NESTING {
         return Err(file_error(format!(

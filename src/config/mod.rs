@@ -283,8 +283,27 @@ pub enum ConfigError {
         reason: String,
     },
     /// One or more keys are unknown, of the wrong type or out of range.
-    #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("invalid configuration:\n{}", list_problems(.0))]
     Invalid(Vec<KeyError>),
+}
+
+/// The most problems listed one by one: enough for any real mistake, and a flood (thousands of
+/// stray variables) stays readable.
+const MAX_LISTED: usize = 100;
+
+fn list_problems(errors: &[KeyError]) -> String {
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(MAX_LISTED)
+        .map(|e| format!("  - {e}"))
+        .collect();
+    if errors.len() > MAX_LISTED {
+        lines.push(format!(
+            "  - ... and {} more problems of the same kinds",
+            errors.len() - MAX_LISTED
+        ));
+    }
+    lines.join("\n")
 }
 
 /// One problem with one configuration key.
@@ -337,11 +356,35 @@ impl Config {
     /// Loads and validates the configuration from every layer, reading the process
     /// environment.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        // `vars()` would panic on a variable that is not UTF-8; those are none of ours.
-        let env = std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        });
-        Self::load_from(overrides, env)
+        // `vars()` would panic on a variable that is not UTF-8. Those of others are skipped;
+        // one of ours whose value is not UTF-8 is an error, never silently ignored.
+        let mut env = Vec::new();
+        let mut not_utf8 = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => env.push((name, value)),
+                Err(_) if name.starts_with(ENV_PREFIX) => not_utf8.push(KeyError {
+                    key: name.clone(),
+                    origin: Some(format!("environment variable `{name}`")),
+                    message: "the value is not valid UTF-8 text; set it to UTF-8 text, or \
+                              unset it"
+                        .to_owned(),
+                }),
+                Err(_) => {}
+            }
+        }
+        match (Self::load_from(overrides, env), not_utf8.is_empty()) {
+            (result, true) => result,
+            (Ok(_), false) => Err(ConfigError::Invalid(not_utf8)),
+            (Err(ConfigError::Invalid(mut errors)), false) => {
+                not_utf8.append(&mut errors);
+                Err(ConfigError::Invalid(not_utf8))
+            }
+            (Err(err), false) => Err(err),
+        }
     }
 
     /// Like [`Config::load`], with the environment given (tests pass a fixed one).

@@ -20,7 +20,6 @@
 //! trust that it is obeyed.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -434,18 +433,10 @@ fn load_into(path: &Path, fingerprint: &mut Fingerprint) -> Result<Active, WebCo
 }
 
 fn read_limited(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
-    let size = file.metadata().map_err(|err| err.to_string())?.len();
-    if size > MAX_FILE_SIZE {
-        return Err(format!(
-            "it has {size} bytes; a web config file may have at most {MAX_FILE_SIZE}"
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX_FILE_SIZE)
-        .read_to_string(&mut text)
-        .map_err(|err| format!("not UTF-8 text: {err}"))?;
-    Ok(text)
+    let bytes = crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
+        format!("it {why} (a web config file may have at most {MAX_FILE_SIZE} bytes)")
+    })?;
+    String::from_utf8(bytes).map_err(|err| format!("not UTF-8 text: {err}"))
 }
 
 /// The file's content, checked, before the files it names are read.
@@ -474,10 +465,16 @@ impl Pem {
     fn bytes(&self) -> Result<Vec<u8>, Problem> {
         match self {
             Pem::Inline { text, .. } => Ok(text.clone().into_bytes()),
-            Pem::File { path, .. } => std::fs::read(path).map_err(|err| Problem {
-                key: self.key(),
-                message: format!("cannot read `{}`: {err}", path.display()),
-            }),
+            Pem::File { path, .. } => {
+                crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| Problem {
+                    key: self.key(),
+                    message: format!(
+                        "`{}` {why} (a certificate or key file may have at most \
+                         {MAX_FILE_SIZE} bytes)",
+                        path.display()
+                    ),
+                })
+            }
         }
     }
 
@@ -1332,6 +1329,37 @@ mod tests {
         security.reload_if_changed();
         assert!(security.auth_enabled());
         assert_eq!(users_of(&security), "Some([\"bob\"])");
+    }
+
+    /// A certificate swapped for a symlink to /dev/zero (or a FIFO) on a running exporter: the
+    /// reload refuses it without reading past the limit, and the previous configuration stays.
+    #[test]
+    fn a_certificate_swapped_for_dev_zero_or_a_fifo_keeps_the_last_good_configuration() {
+        let files = Files::new();
+        let path = files.write(&format!(
+            "{TLS}basic_auth_users:\n  alice: '{}'\n",
+            bcrypt::hash("a", 4).unwrap()
+        ));
+        let security = WebSecurity::load(&path).unwrap();
+        let cert = files.dir.path().join("server.crt");
+        std::fs::remove_file(&cert).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &cert).unwrap();
+        security.reload_if_changed();
+        assert!(security.tls_enabled());
+        assert_eq!(users_of(&security), "Some([\"alice\"])");
+        let (_, loaded) = load(&path);
+        let problem = format!("{:?}", loaded.err().unwrap());
+        assert!(problem.contains("a device"), "{problem}");
+        std::fs::remove_file(&cert).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&cert)
+            .status()
+            .unwrap()
+            .success());
+        security.reload_if_changed();
+        assert!(security.tls_enabled());
+        let (_, loaded) = load(&path);
+        assert!(format!("{:?}", loaded.err().unwrap()).contains("a FIFO"));
     }
 
     #[test]

@@ -583,7 +583,11 @@ async fn a_burst_of_events_costs_one_read_per_user() {
     // moto's SQS takes about half a second per receive with a thousand messages waiting.
     let scrape = app
         .wait_for_within("all 1,000 events applied", Duration::from_secs(180), |s| {
+            // The request counts are in the rendered body, which follows the live events
+            // counters by a render.
             events(s, "UpdateAccessKey", "applied") == 1000.0
+                && s.value("iam_exporter_event_rereads_total", &[])
+                    .is_some_and(|rereads| requests(s, "ListAccessKeys") >= rereads + 10.0)
         })
         .await;
     let reads = requests(&scrape, "ListAccessKeys");

@@ -590,3 +590,103 @@ async fn prometheus_scrapes_over_https_with_basic_auth() {
     drop(prometheus);
     app.stop().await;
 }
+
+/// Files that never end or never answer: a config file, web config or certificate that is a
+/// symlink to /dev/zero, or a FIFO, is refused at once (exit 2, naming the file) without a byte
+/// read; thousands of stray variables are refused in linear time. Each within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_files_fifos_and_stray_variables_are_refused_within_a_second() {
+    let pki = Pki::new();
+    let zero = pki.path("zero.yml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let fifo = pki.path("fifo.toml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    pki.server(&ca("a CA"), "server", false);
+    std::os::unix::fs::symlink("/dev/zero", pki.path("zero.crt")).unwrap();
+    let zero_cert =
+        pki.web_config("tls_server_config:\n  cert_file: zero.crt\n  key_file: server.key\n");
+    let zero = zero.display().to_string();
+    let fifo = fifo.display().to_string();
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "a config file on /dev/zero",
+            vec!["--config.file", &zero],
+            "a device",
+        ),
+        (
+            "a FIFO as the config file",
+            vec!["--config.file", &fifo],
+            "a FIFO",
+        ),
+        (
+            "a web config on /dev/zero",
+            vec!["--web.config.file", &zero],
+            "not a file",
+        ),
+        (
+            "a certificate on /dev/zero",
+            vec!["--web.config.file", &zero_cert],
+            "a device",
+        ),
+    ];
+    for (what, args, says) in cases {
+        let mut args = args.clone();
+        args.extend(["--web.listen-address", "127.0.0.1:0"]);
+        let started = std::time::Instant::now();
+        let (code, out, err) = run(Path::new(BINARY), &args, &[], true).await;
+        let took = started.elapsed();
+        assert_eq!(code, 2, "{what}: {out}{err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+    }
+
+    let stray: Vec<(String, String)> = (0..10_000)
+        .map(|i| (format!("IAM_KEY_EXPORTER_STRAY__KEY{i}"), "1".to_owned()))
+        .collect();
+    let stray: Vec<(&str, &str)> = stray
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let started = std::time::Instant::now();
+    let (code, _, err) = run(
+        Path::new(BINARY),
+        &["--web.listen-address", "127.0.0.1:0"],
+        &stray,
+        true,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains("IAM_KEY_EXPORTER_STRAY__KEY0`"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.contains("and 9900 more problems"), "the rest counted");
+
+    // A setting's variable whose value is not UTF-8 is an error, not silently ignored.
+    use std::os::unix::ffi::OsStrExt;
+    let output = std::process::Command::new(BINARY)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .env(
+            "IAM_KEY_EXPORTER_AWS__PROFILE",
+            std::ffi::OsStr::from_bytes(b"audit\xff"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("IAM_KEY_EXPORTER_AWS__PROFILE") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "10,000 stray variables: {took:?}"
+    );
+}
