@@ -86,6 +86,42 @@ pub(crate) struct Verifier {
     verified: Mutex<HashSet<[u8; 32]>>,
     /// One bcrypt at a time, as exporter-toolkit does.
     bcrypt: Arc<Semaphore>,
+    /// Failed attempts per client address in the current window: past the limit, an address's
+    /// uncached credentials are refused without a bcrypt, so a flood from a few addresses
+    /// cannot hold the one bcrypt slot that other clients' first logins wait for.
+    failures: Mutex<Failures>,
+}
+
+/// Failed attempts by client address since the window began.
+#[derive(Default)]
+struct Failures {
+    since: Option<std::time::Instant>,
+    by_address: std::collections::HashMap<std::net::IpAddr, u32>,
+}
+
+/// Failed attempts an address may make per window before its uncached credentials are refused
+/// without being checked.
+const MAX_FAILURES: u32 = 20;
+
+/// The window the failures are counted in.
+const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The most addresses counted at once; past it the window starts over.
+const MAX_ADDRESSES: usize = 10_000;
+
+impl Failures {
+    /// The count for `address` in the current window, starting a new window when it is over.
+    fn count(&mut self, address: std::net::IpAddr) -> &mut u32 {
+        let now = std::time::Instant::now();
+        let over = self
+            .since
+            .is_none_or(|since| now.duration_since(since) >= FAILURE_WINDOW);
+        if over || self.by_address.len() >= MAX_ADDRESSES {
+            self.by_address.clear();
+            self.since = Some(now);
+        }
+        self.by_address.entry(address).or_default()
+    }
 }
 
 impl Default for Verifier {
@@ -93,13 +129,20 @@ impl Default for Verifier {
         Verifier {
             verified: Mutex::new(HashSet::new()),
             bcrypt: Arc::new(Semaphore::new(1)),
+            failures: Mutex::default(),
         }
     }
 }
 
 impl Verifier {
-    /// Whether the `Authorization` header holds the credentials of one of `users`.
-    pub(crate) async fn allows(&self, users: &Users, authorization: Option<&HeaderValue>) -> bool {
+    /// Whether the `Authorization` header holds the credentials of one of `users`; `peer`, the
+    /// client's address, counts its failures.
+    pub(crate) async fn allows(
+        &self,
+        users: &Users,
+        authorization: Option<&HeaderValue>,
+        peer: std::net::IpAddr,
+    ) -> bool {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return false;
         };
@@ -110,6 +153,9 @@ impl Verifier {
         let key = cache_key(&user, &password, &stored);
         if known && self.lock().contains(&key) {
             return true;
+        }
+        if *self.failures().count(peer) >= MAX_FAILURES {
+            return false;
         }
         let Ok(permit) = self.bcrypt.clone().acquire_owned().await else {
             return false;
@@ -128,8 +174,14 @@ impl Verifier {
                 cache.clear();
             }
             cache.insert(key);
+        } else {
+            *self.failures().count(peer) += 1;
         }
         verified && known
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
@@ -184,6 +236,48 @@ pub(crate) fn unauthorized<B: From<Bytes>>() -> Response<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn an_address_past_its_failures_is_refused_without_a_bcrypt_but_cached_logins_pass() {
+        let verifier = Verifier::default();
+        let users = users(&[("alice", "secret")]);
+        assert!(
+            verifier
+                .allows(&users, Some(&header("alice", "secret")), LOCAL)
+                .await
+        );
+        for _ in 0..MAX_FAILURES {
+            assert!(
+                !verifier
+                    .allows(&users, Some(&header("alice", "wrong")), LOCAL)
+                    .await
+            );
+        }
+        // Past the limit: refused at once, so the bcrypt slot stays free for others...
+        let permits = verifier.bcrypt.available_permits();
+        assert!(
+            !verifier
+                .allows(&users, Some(&header("bob", "x")), LOCAL)
+                .await
+        );
+        assert_eq!(verifier.bcrypt.available_permits(), permits);
+        // ...while credentials verified before still pass from that address, and another
+        // address is not held back.
+        assert!(
+            verifier
+                .allows(&users, Some(&header("alice", "secret")), LOCAL)
+                .await
+        );
+        let other = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+        assert!(
+            !verifier
+                .allows(&users, Some(&header("alice", "wrong")), other)
+                .await
+        );
+        assert_eq!(*verifier.failures().count(other), 1);
+    }
 
     fn header(user: &str, password: &str) -> HeaderValue {
         let encoded =
@@ -247,26 +341,26 @@ mod tests {
         let users = users(&[("alice", "secret")]);
         assert!(
             verifier
-                .allows(&users, Some(&header("alice", "secret")))
+                .allows(&users, Some(&header("alice", "secret")), LOCAL)
                 .await
         );
         assert_eq!(verifier.lock().len(), 1);
         assert!(
             verifier
-                .allows(&users, Some(&header("alice", "secret")))
+                .allows(&users, Some(&header("alice", "secret")), LOCAL)
                 .await
         );
         assert!(
             !verifier
-                .allows(&users, Some(&header("alice", "wrong")))
+                .allows(&users, Some(&header("alice", "wrong")), LOCAL)
                 .await
         );
         assert!(
             !verifier
-                .allows(&users, Some(&header("bob", "secret")))
+                .allows(&users, Some(&header("bob", "secret")), LOCAL)
                 .await
         );
-        assert!(!verifier.allows(&users, None).await);
+        assert!(!verifier.allows(&users, None, LOCAL).await);
         assert_eq!(verifier.lock().len(), 1, "failures are not cached");
     }
 
@@ -276,11 +370,19 @@ mod tests {
         let before = users(&[("alice", "old")]);
         assert!(
             verifier
-                .allows(&before, Some(&header("alice", "old")))
+                .allows(&before, Some(&header("alice", "old")), LOCAL)
                 .await
         );
         let after = users(&[("alice", "new")]);
-        assert!(!verifier.allows(&after, Some(&header("alice", "old"))).await);
-        assert!(verifier.allows(&after, Some(&header("alice", "new"))).await);
+        assert!(
+            !verifier
+                .allows(&after, Some(&header("alice", "old")), LOCAL)
+                .await
+        );
+        assert!(
+            verifier
+                .allows(&after, Some(&header("alice", "new")), LOCAL)
+                .await
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What keeps one client from starving the others: [`Slots`], the cap on open connections that
-//! closes the oldest one when a new one arrives, and [`Guarded`], a socket that gives up when
+//! closes one when a new one arrives (the oldest of the least trusted: one whose credentials
+//! failed, then one that has sent nothing, then one being verified, and an authenticated
+//! scraper last), and [`Guarded`], a socket that gives up when
 //! the client stops reading answers (`web.write_timeout`). hyper covers slow request headers
 //! itself (`web.header_read_timeout`), and, since its timer starts as soon as a kept-alive
 //! connection waits for its next request, idle connections too.
@@ -7,6 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,13 +24,60 @@ pub(crate) struct Slots {
     open: Mutex<Open>,
 }
 
-/// The last ID given, and the open connections by ID, oldest first.
-type Open = (u64, VecDeque<(u64, oneshot::Sender<()>)>);
+/// The last ID given, and the open connections by ID, oldest first, with their standing.
+type Open = (u64, VecDeque<(u64, oneshot::Sender<()>, Arc<Standing>)>);
+
+/// How far a connection has earned its slot; the least trusted is closed first at the cap.
+#[derive(Debug, Default)]
+pub(crate) struct Standing(AtomicU8);
+
+impl Standing {
+    /// Its credentials were refused: closed first.
+    const FAILED: u8 = 0;
+    /// Nothing answered yet.
+    const FRESH: u8 = 1;
+    /// A request is being answered (its password checked).
+    const VERIFYING: u8 = 2;
+    /// A request was answered (with authentication on: its credentials were right).
+    const TRUSTED: u8 = 3;
+
+    fn new() -> Self {
+        Standing(AtomicU8::new(Self::FRESH))
+    }
+
+    /// A request arrived; a connection that failed before stays failed.
+    pub(crate) fn verifying(&self) {
+        let _ = self.0.compare_exchange(
+            Self::FRESH,
+            Self::VERIFYING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// The request was answered, or refused for its credentials.
+    pub(crate) fn answered(&self, authorized: bool) {
+        self.0.store(
+            if authorized {
+                Self::TRUSTED
+            } else {
+                Self::FAILED
+            },
+            Ordering::Release,
+        );
+    }
+
+    fn rank(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// A connection's place in [`Slots`]: gives its slot back when dropped.
 pub(crate) struct Slot {
     slots: Arc<Slots>,
     id: u64,
+    /// How far the connection has earned its slot.
+    pub(crate) standing: Arc<Standing>,
 }
 
 impl Slots {
@@ -38,24 +88,35 @@ impl Slots {
         }
     }
 
-    /// Takes a slot for a new connection, closing the oldest connection when all are taken.
-    /// The receiver completes when this connection is the one closed.
+    /// Takes a slot for a new connection, closing one when all are taken: the oldest of the
+    /// least trusted ([`Standing`]), so that a flood of failing or idle clients closes its own
+    /// connections, never an authenticated scraper's while any other is open. The receiver
+    /// completes when this connection is the one closed.
     pub fn admit(self: &Arc<Self>) -> (Slot, oneshot::Receiver<()>, bool) {
         let (tx, rx) = oneshot::channel();
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut evicted = false;
         while open.1.len() >= self.max {
-            if let Some((_, close)) = open.1.pop_front() {
-                evicted |= close.send(()).is_ok();
+            let least = open
+                .1
+                .iter()
+                .enumerate()
+                .min_by_key(|(at, (_, _, standing))| (standing.rank(), *at))
+                .map(|(at, _)| at);
+            match least.and_then(|at| open.1.remove(at)) {
+                Some((_, close, _)) => evicted |= close.send(()).is_ok(),
+                None => break,
             }
         }
         open.0 += 1;
         let id = open.0;
-        open.1.push_back((id, tx));
+        let standing = Arc::new(Standing::new());
+        open.1.push_back((id, tx, standing.clone()));
         (
             Slot {
                 slots: self.clone(),
                 id,
+                standing,
             },
             rx,
             evicted,
@@ -66,7 +127,7 @@ impl Slots {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = open.1.iter().position(|(id, _)| *id == self.id) {
+        if let Some(at) = open.1.iter().position(|(id, _, _)| *id == self.id) {
             open.1.remove(at);
         }
     }
@@ -206,6 +267,29 @@ mod tests {
         assert!(second_closed.try_recv().is_err(), "the others stay");
         drop(first);
         assert_eq!(slots.open.lock().unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn at_the_cap_a_failed_or_fresh_connection_goes_before_an_authenticated_one() {
+        let slots = Arc::new(Slots::new(3));
+        let (scraper, mut scraper_closed, _) = slots.admit();
+        scraper.standing.verifying();
+        scraper.standing.answered(true);
+        let (fresh, mut fresh_closed, _) = slots.admit();
+        let (failed, mut failed_closed, _) = slots.admit();
+        failed.standing.verifying();
+        failed.standing.answered(false);
+        let (_a, _, evicted) = slots.admit();
+        assert!(evicted);
+        assert!(failed_closed.try_recv().is_ok(), "the failed one first");
+        let (_b, _, _) = slots.admit();
+        assert!(fresh_closed.try_recv().is_ok(), "then the oldest fresh one");
+        let (_c, _, _) = slots.admit();
+        assert!(
+            scraper_closed.try_recv().is_err(),
+            "the authenticated scraper stays while fresh ones are open"
+        );
+        drop((fresh, failed));
     }
 
     #[test]

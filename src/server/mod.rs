@@ -99,20 +99,26 @@ pub(crate) async fn serve(
         let security = security.clone();
         let answered = std::sync::atomic::AtomicUsize::new(0);
         let connection_security = security.clone();
+        let standing = slot.standing.clone();
         let service = service_fn(move |request: Request<Incoming>| {
             let count = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let (state, routes, security) = (state.clone(), routes.clone(), security.clone());
+            let standing = standing.clone();
             async move {
+                standing.verifying();
                 let mut response = match &security {
                     None => routes.respond(&state, &request),
                     Some(security) => {
                         let active = security.current().await;
                         let open = Routes::is_open(request.uri().path());
                         security
-                            .answer(&active, &request, open, || routes.respond(&state, &request))
+                            .answer(&active, &request, open, peer.ip(), || {
+                                routes.respond(&state, &request)
+                            })
                             .await
                     }
                 };
+                standing.answered(response.status() != StatusCode::UNAUTHORIZED);
                 if count >= MAX_REQUESTS_PER_CONNECTION {
                     response
                         .headers_mut()

@@ -321,6 +321,7 @@ impl WebSecurity {
         active: &Active,
         request: &Request<Incoming>,
         open: bool,
+        peer: std::net::IpAddr,
         respond: impl FnOnce() -> Response<B>,
     ) -> Response<B> {
         let allowed = match &active.users {
@@ -328,7 +329,7 @@ impl WebSecurity {
             Some(_) if open => true,
             Some(users) => {
                 let authorization = request.headers().get(hyper::header::AUTHORIZATION);
-                self.verifier.allows(users, authorization).await
+                self.verifier.allows(users, authorization, peer).await
             }
         };
         let mut response = if allowed {

@@ -690,3 +690,117 @@ async fn endless_files_fifos_and_stray_variables_are_refused_within_a_second() {
         "10,000 stray variables: {took:?}"
     );
 }
+
+/// One request on an open connection, read to its end (`Content-Length`); the status.
+async fn keep_alive_request(
+    stream: &mut tokio::net::TcpStream,
+    authorization: &str,
+) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: exporter\r\nAuthorization: Basic {authorization}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status: u16 = head[9..12].parse().unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no content-length in {head}")))?;
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await?;
+    Ok(status)
+}
+
+/// A bad-password flood of 100 clients reconnecting as fast as they can (bounded: 8 s), over
+/// the connection cap (64): the authenticated scraper's keep-alive connection is never the one
+/// closed, and its scrapes stay fast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_password_flood_leaves_an_authenticated_scraper_answered_within_a_second() {
+    use base64::Engine as _;
+    let pki = Pki::new();
+    let web = pki.web_config(&format!(
+        "basic_auth_users:\n  prometheus: '{}'\n",
+        bcrypt("secret")
+    ));
+    let (_fake, app) = spawn_secured(&web, &[]).await;
+    let good = base64::engine::general_purpose::STANDARD.encode("prometheus:secret");
+    let bad = base64::engine::general_purpose::STANDARD.encode("prometheus:guess");
+    let mut scraper = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(keep_alive_request(&mut scraper, &good).await.unwrap(), 200);
+
+    let stop = std::time::Instant::now() + Duration::from_secs(8);
+    let addr = app.addr;
+    let flood: Vec<_> = (0..100)
+        .map(|_| {
+            let bad = bad.clone();
+            tokio::spawn(async move {
+                let mut attempts = 0_u32;
+                while std::time::Instant::now() < stop {
+                    if let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            keep_alive_request(&mut stream, &bad),
+                        )
+                        .await;
+                        attempts += 1;
+                    }
+                }
+                attempts
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    while std::time::Instant::now() < stop {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            keep_alive_request(&mut scraper, &good),
+        )
+        .await
+        {
+            Ok(Ok(200)) => latencies.push(started.elapsed()),
+            other => {
+                failed += 1;
+                eprintln!("scrape failed: {other:?}");
+                scraper = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut attempts = 0;
+    for task in flood {
+        attempts += task.await.unwrap();
+    }
+    latencies.sort();
+    let scrapes = latencies.len() + failed;
+    let within = latencies
+        .iter()
+        .filter(|l| **l < Duration::from_secs(1))
+        .count();
+    eprintln!(
+        "bad-password flood: {attempts} attempts by 100 clients; {within} of {scrapes} scrapes \
+         answered within 1 s, {failed} failed; median {:?}, slowest {:?}",
+        latencies.get(latencies.len() / 2),
+        latencies.last()
+    );
+    assert!(attempts > 200, "the flood ran: {attempts} attempts");
+    assert!(scrapes >= 20, "{scrapes} scrapes");
+    assert!(
+        within * 100 >= scrapes * 99,
+        "{within} of {scrapes} scrapes within 1 s ({failed} failed)"
+    );
+    app.stop().await;
+}
