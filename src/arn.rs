@@ -29,6 +29,29 @@ pub(crate) fn partition_of_region(region: &str) -> &'static str {
     }
 }
 
+/// Whether `name` has the shape IAM documents for a user name: 1 to 64 of `[A-Za-z0-9_+=,.@-]`.
+/// Anything else in an answer is a broken or hostile answer, never a label or a command.
+pub(crate) fn is_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+}
+
+/// Whether `path` has the shape IAM documents for a path: `/`, or `/` + printable ASCII + `/`,
+/// at most 512 characters.
+pub(crate) fn is_path(path: &str) -> bool {
+    path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Whether `id` has the shape IAM documents for an access key ID: 16 to 128 of `[A-Za-z0-9_]`.
+pub(crate) fn is_access_key_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// A 12-digit AWS account ID, or `None`.
 pub(crate) fn parse_account_id(text: &str) -> Option<String> {
     (text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_owned())
@@ -54,6 +77,29 @@ pub(crate) fn account_id_from_role_arn(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_have_the_shapes_iam_documents() {
+        for name in ["alice", "a+b=c,d.e@f_g-h", "-rf", &"x".repeat(64)] {
+            assert!(is_user_name(name), "{name}");
+        }
+        for name in [
+            "",
+            "a b",
+            "a\nb",
+            "ali\u{202e}ce",
+            "$(touch x)",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_user_name(name), "{name:?}");
+        }
+        assert!(is_path("/") && is_path("/eng/ops/"));
+        assert!(
+            !is_path("eng/") && !is_path("/a b/") && !is_path(&format!("/{}/", "x".repeat(511)))
+        );
+        assert!(is_access_key_id("AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_access_key_id("AKIA") && !is_access_key_id("AKIA\u{202e}IOSFODNN7EXAMPLE"));
+    }
 
     #[test]
     fn each_partitions_regions_name_its_arns() {

@@ -39,7 +39,7 @@ fn run() -> Result<ExitCode, Error> {
             let findings = audit(&config).await?;
             let report = match output {
                 OutputFormat::Table => findings.to_table(),
-                OutputFormat::Json => format!("{:#}\n", findings.to_json()),
+                OutputFormat::Json => format!("{}\n", findings.to_json_text()),
             };
             print(&report)?;
             Ok(verdict(findings.compliant()))

@@ -322,10 +322,9 @@ fn commands(user: &str, others: &[String]) -> Vec<String> {
         .iter()
         .map(|key| check::deactivate_command(user, key))
         .collect();
-    commands.push(format!(
-        "aws iam list-access-keys --user-name={}",
-        shell_quote(user)
-    ));
+    if let Some(user) = shell_quote(user) {
+        commands.push(format!("aws iam list-access-keys --user-name={user}"));
+    }
     commands
 }
 
@@ -401,7 +400,7 @@ impl Remediation {
     pub fn render(&self) -> String {
         match self.options.output {
             OutputFormat::Table => self.to_table(),
-            OutputFormat::Json => format!("{:#}\n", self.to_json()),
+            OutputFormat::Json => format!("{}\n", crate::check::json_text(&self.to_json())),
         }
     }
 

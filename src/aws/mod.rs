@@ -287,8 +287,8 @@ impl Iam {
         let output = self.record(OP, self.sts.get_caller_identity().send().await)?;
         output
             .account()
-            .map(str::to_owned)
-            .ok_or_else(|| AwsError::malformed(OP, "the answer has no account ID"))
+            .and_then(crate::arn::parse_account_id)
+            .ok_or_else(|| AwsError::malformed(OP, "the answer has no 12-digit account ID"))
     }
 
     /// One page of users, up to 1000.
@@ -311,10 +311,14 @@ impl Iam {
             .iter()
             .map(|user| {
                 let (name, path) = (user.user_name(), user.path());
-                if name.is_empty() || !path.starts_with('/') {
+                if !crate::arn::is_user_name(name) || !crate::arn::is_path(path) {
                     return Err(AwsError::malformed(
                         OP,
-                        "a user without a name or a path (the API requires both)",
+                        format!(
+                            "a user name or path IAM could not have sent ({:?}, {:?})",
+                            crate::error::bounded(name, 80),
+                            crate::error::bounded(path, 80)
+                        ),
                     ));
                 }
                 Ok((name.to_owned(), path.to_owned()))
@@ -365,8 +369,10 @@ impl Iam {
             for key in output.access_key_metadata() {
                 let id = key
                     .access_key_id()
-                    .filter(|id| !id.is_empty())
-                    .ok_or_else(|| AwsError::malformed(OP, "an access key has no ID"))?;
+                    .filter(|id| crate::arn::is_access_key_id(id))
+                    .ok_or_else(|| {
+                        AwsError::malformed(OP, "an access key without an ID of IAM's shape")
+                    })?;
                 // A key whose status is not told cannot be left out of the count: the answer
                 // is broken, and the last good data is the better guess.
                 let status = match key.status() {

@@ -144,9 +144,23 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
                 .then(|| text(&identity["userName"]))
                 .flatten()
         })
-        .filter(|user| !user.is_empty() && user.len() <= 128)
         .ok_or_else(|| Skip::Malformed(format!("{name} names no user")))?;
+    // A record's values are the caller's: only a name and a path of IAM's shapes become labels.
+    if !crate::arn::is_user_name(&user) {
+        return Err(Skip::Malformed(format!(
+            "{name} names a user IAM could not have ({:?})",
+            crate::error::bounded(&user, 80)
+        )));
+    }
     let path = text(&request["path"]).or_else(|| text(&response["user"]["path"]));
+    if path
+        .as_deref()
+        .is_some_and(|path| !crate::arn::is_path(path))
+    {
+        return Err(Skip::Malformed(format!(
+            "{name} carries a path IAM could not have"
+        )));
+    }
     Ok(Event {
         name,
         account,
@@ -620,6 +634,27 @@ mod tests {
             .map(|u| (u.name.as_str(), u.active_access_keys()))
             .collect();
         assert_eq!(names, [("Carol", 1), ("alice", 2)]);
+    }
+
+    /// A record's values are the caller's to choose: a user name or a path IAM could not have
+    /// never becomes a label.
+    #[test]
+    fn names_and_paths_iam_could_not_have_are_malformed() {
+        let long_path = format!(
+            r#","requestParameters":{{"userName":"eve","path":"/{}/"}}"#,
+            "x".repeat(2009)
+        );
+        let odd_name = r#","requestParameters":{"userName":"ev\u202ee"}"#;
+        let newline = r#","requestParameters":{"userName":"eve\nlevel=error"}"#;
+        for detail in [long_path.as_str(), odd_name, newline] {
+            assert!(
+                matches!(
+                    parse(&envelope("CreateUser", detail)),
+                    Err(Skip::Malformed(_))
+                ),
+                "{detail}"
+            );
+        }
     }
 
     #[test]

@@ -455,6 +455,12 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
         // The name is the ARN's last part: a row read with its fields shifted (extra fields, a
         // repair gone wrong) cannot pass as another user's, nor move a key to another slot.
         let name = field(user_col);
+        if name != ROOT_ROW && (!crate::arn::is_user_name(name) || !crate::arn::is_path(&path)) {
+            return Err(format!(
+                "line {line}: a user name or path IAM could not have written ({:?})",
+                crate::error::bounded(name, 80)
+            ));
+        }
         if name != ROOT_ROW && !arn.ends_with(&format!("/{name}")) {
             return Err(format!(
                 "line {line}: the user `{}` is not the one its ARN names",

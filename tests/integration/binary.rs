@@ -264,7 +264,7 @@ async fn a_port_that_cannot_be_bound_exits_2_naming_the_address() {
 /// IAM allows user names that start with `-`; the printed commands must still work when pasted
 /// into a shell, and the AWS CLI must accept them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_printed_commands_run_in_bash_for_names_that_look_like_options() {
+async fn the_printed_commands_run_in_a_posix_shell_and_bash_for_names_that_look_like_options() {
     let moto = Moto::start_with_clock().await;
     let seed = Seed(moto.iam());
     let names = ["-rf", "--help", "-", "a=b,c@d.e+f_g"];
@@ -297,14 +297,15 @@ async fn the_printed_commands_run_in_bash_for_names_that_look_like_options() {
         ("AWS_DEFAULT_REGION", "us-east-1"),
     ]);
     let script = commands.join("\n");
-    let (code, out, err) = run(
-        Path::new("/bin/bash"),
-        &["-euo", "pipefail", "-c", &script],
-        &shell_env,
-        true,
-    )
-    .await;
-    assert_eq!(code, 0, "the commands fail in bash:\n{script}\n{out}{err}");
+    // Debian's /bin/sh is dash, a plain POSIX shell; then bash (the second run changes nothing).
+    for shell in ["/bin/sh", "/bin/bash"] {
+        let (code, out, err) =
+            run(Path::new(shell), &["-eu", "-c", &script], &shell_env, true).await;
+        assert_eq!(
+            code, 0,
+            "the commands fail in {shell}:\n{script}\n{out}{err}"
+        );
+    }
 
     // Every offender now has exactly one active key: the commands did what they say.
     let (code, out, err) = exporter(&["check", "--output", "json"], &env).await;
