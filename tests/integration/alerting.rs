@@ -189,6 +189,10 @@ fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "30s")
         .replace("$__range", "5m")
         .replace("$__interval", "5s")
+        .replace("${cluster}", ".*")
+        .replace("$cluster", ".*")
+        .replace("${job}", ".*")
+        .replace("$job", ".*")
         .replace("${account_name}", ".*")
         .replace("$account_name", ".*")
         .replace("${account}", ".*")
@@ -320,7 +324,7 @@ async fn offender_pages_and_resolves(source: &str) {
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: iam-key-exporter\n    static_configs:\n      - targets: ['{exporter}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: iam-key-exporter\n    static_configs:\n      - targets: ['{exporter}']\n        labels:\n          cluster: test\n",
             rules = dir.join("rules.yml").display(),
             exporter = app.addr,
         ),

@@ -20,5 +20,6 @@ mod http;
 mod kubernetes;
 mod last_use;
 mod layout;
+mod mixin;
 mod remediation;
 mod web_config;
