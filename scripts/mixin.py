@@ -9,6 +9,13 @@ import _gojsonnet
 import yaml
 
 RULES = "deploy/prometheus/iam-key-exporter.rules.yml"
+PROMETHEUS_RULE = "deploy/kubernetes/prometheus-operator/prometheusrule.yaml"
+
+PROMETHEUS_RULE_HEADER = """\
+# The shipped alert rules as a Prometheus Operator PrometheusRule, for the kustomize overlay.
+# Generated from the monitoring mixin (deploy/mixin) by scripts/mixin, like
+# deploy/prometheus/iam-key-exporter.rules.yml: edit the mixin, not this file.
+"""
 DASHBOARDS = "grafana/dashboards"
 
 HEADER = """\
@@ -62,9 +69,31 @@ def rules_text(alerts):
     return HEADER + body
 
 
+def prometheus_rule_text(alerts):
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "iam-key-exporter",
+            "labels": {"app.kubernetes.io/name": "iam-key-exporter"},
+        },
+        "spec": {
+            "groups": [
+                {"name": group["name"], "rules": [ordered_rule(rule) for rule in group["rules"]]}
+                for group in alerts["groups"]
+            ]
+        },
+    }
+    body = yaml.dump(rule, Dumper=Dumper, sort_keys=False, width=10**6, allow_unicode=True)
+    return PROMETHEUS_RULE_HEADER + body
+
+
 def outputs(config_override=None):
     generated = evaluate(config_override)
-    files = {RULES: rules_text(generated["alerts"])}
+    files = {
+        RULES: rules_text(generated["alerts"]),
+        PROMETHEUS_RULE: prometheus_rule_text(generated["alerts"]),
+    }
     for name, dashboard in generated["dashboards"].items():
         files[f"{DASHBOARDS}/{name}"] = json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
     return files

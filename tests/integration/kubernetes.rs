@@ -372,6 +372,78 @@ async fn three_replicas_are_one_statefulset_whose_pods_the_exporter_accepts() {
     assert_eq!(indexes, ["0", "1", "2"]);
 }
 
+/// An overlay outside the repository (as a user writes one) of the base and `components`.
+async fn kustomize_overlay(components: &[&str]) -> String {
+    let root = project_dir();
+    // kustomize takes only relative roots: the overlay lives in target/, three levels below the
+    // project (target/kustomize-overlays/<dir>).
+    let parent = root.join("target/kustomize-overlays");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::Builder::new().tempdir_in(&parent).unwrap();
+    let up = "../../..";
+    let list = |paths: Vec<String>| {
+        paths
+            .iter()
+            .map(|p| format!("  - {p}\n"))
+            .collect::<String>()
+    };
+    let mut text = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{}",
+        list(vec![format!("{up}/deploy/kubernetes")])
+    );
+    if !components.is_empty() {
+        text.push_str("components:\n");
+        text.push_str(&list(
+            components
+                .iter()
+                .map(|c| format!("{up}/deploy/kubernetes/{c}"))
+                .collect(),
+        ));
+    }
+    std::fs::write(dir.path().join("kustomization.yaml"), text).unwrap();
+    let kubectl = tool("kubectl", "KUBECTL");
+    let (code, out, err) = run(
+        &kubectl,
+        &["kustomize", dir.path().to_str().unwrap()],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 0, "kubectl kustomize with {components:?}:\n{err}");
+    out
+}
+
+/// The Prometheus Operator component: a ServiceMonitor and the shipped rules as a
+/// PrometheusRule, valid against the CRDs; with the sharded and web-config components too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kustomize_components_render_with_a_service_monitor_and_the_shipped_rules() {
+    let operator = kustomize_overlay(&["prometheus-operator"]).await;
+    validate(
+        "kustomize with the prometheus-operator component",
+        &operator,
+    )
+    .await;
+    let objects: Vec<Value> = serde_yaml::Deserializer::from_str(&operator)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    assert_eq!(kind(&objects, "ServiceMonitor").len(), 1);
+    let shipped: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            project_dir().join("deploy/prometheus/iam-key-exporter.rules.yml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        kind(&objects, "PrometheusRule")[0]["spec"]["groups"],
+        shipped["groups"],
+        "the shipped rules, exactly"
+    );
+    let all = kustomize_overlay(&["sharded", "web-config", "prometheus-operator"]).await;
+    assert!(all.contains("kind: StatefulSet") && !all.contains("kind: Deployment"));
+    validate("kustomize with every component", &all).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kustomize_base_renders_and_is_valid() {
     let kubectl = tool("kubectl", "KUBECTL");
