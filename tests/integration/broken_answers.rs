@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use iam_key_exporter_testkit::{Fault, FaultKind, Scrape};
+use iam_key_exporter_testkit::{FaultKind, Scrape};
 
 use crate::binary::{aws_env, BINARY};
 use crate::fake_iam::{FakeIam, FakeKey, FakeUser, State};
@@ -51,17 +51,6 @@ fn errors(s: &Scrape, kind: &str) -> f64 {
         &[("account_id", ACCOUNT), ("kind", kind)],
     )
     .unwrap_or(0.0)
-}
-
-fn inject(fake: &FakeIam, action: &str, kind: FaultKind) {
-    fake.with(|state| {
-        state.faults.push(Fault {
-            action: Some(action.to_owned()),
-            user: None,
-            kind,
-            remaining: None,
-        })
-    });
 }
 
 /// Cut after the first user, or after a user's first key (halfway for a user without keys):
@@ -134,7 +123,7 @@ async fn a_broken_answer_never_lowers_a_count_and_is_counted_malformed() {
             s.value("iam_user_active_access_keys", &[("user", "alice")]) == Some(2.0)
         })
         .await;
-        inject(&fake, action, FaultKind::Rewrite(rewrite));
+        fake.inject(Some(action), FaultKind::Rewrite(rewrite), None);
         let scrape = app
             .wait_for(&format!("{action} {what} counted malformed"), |s| {
                 errors(s, "service") >= 2.0
@@ -162,10 +151,10 @@ async fn a_broken_answer_never_lowers_a_count_and_is_counted_malformed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_exits_2_on_a_broken_answer_never_0() {
     let fake = FakeIam::start(world()).await;
-    inject(
-        &fake,
-        "ListAccessKeys",
+    fake.inject(
+        Some("ListAccessKeys"),
         FaultKind::Rewrite(cut_after_first_member),
+        None,
     );
     let mut env: Vec<(&str, String)> = aws_env(&fake.endpoint());
     env.push(("IAM_KEY_EXPORTER_COLLECTOR__LAST_USED", "false".to_owned()));
@@ -180,7 +169,7 @@ async fn check_exits_2_on_a_broken_answer_never_0() {
 async fn a_marker_cycle_is_caught_on_its_first_repeat_on_every_paged_call() {
     for action in ["ListUsers", "ListAccessKeys", "ListUserTags"] {
         let fake = FakeIam::start(world()).await;
-        inject(&fake, action, FaultKind::MarkerCycle);
+        fake.inject(Some(action), FaultKind::MarkerCycle, None);
         // One refresh only, so that the requests counted are one listing's.
         let app = spawn_app(
             &fake.endpoint(),
@@ -230,7 +219,7 @@ async fn check_peak_rss(endpoint: &str, extra: &[(&str, &str)]) -> (u64, i32, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_listing_stops_at_the_cap_with_little_memory() {
     let fake = FakeIam::start(world()).await;
-    inject(&fake, "ListUsers", FaultKind::EndlessUsers);
+    fake.inject(Some("ListUsers"), FaultKind::EndlessUsers, None);
     let started = std::time::Instant::now();
     let (rss, exit, err) = check_peak_rss(
         &fake.endpoint(),
@@ -258,7 +247,7 @@ async fn a_30_mb_error_message_is_neither_kept_nor_logged_whole() {
             "x".repeat(30 << 20)
         )
     }
-    inject(&fake, "ListUsers", FaultKind::Rewrite(huge_denial));
+    fake.inject(Some("ListUsers"), FaultKind::Rewrite(huge_denial), None);
     let (rss, exit, err) = check_peak_rss(
         &fake.endpoint(),
         &[

@@ -538,16 +538,11 @@ async fn only_the_remediation_policy_can_deactivate_a_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_racing_writer_cannot_make_remediate_leave_no_active_key() {
     let fake = FakeIam::start(two_keys(now())).await;
-    fake.with(|state| {
-        state.faults.push(iam_key_exporter_testkit::Fault {
-            action: Some("UpdateAccessKey".to_owned()),
-            user: None,
-            kind: iam_key_exporter_testkit::FaultKind::RacingDeactivation(
-                "AKIAUSEDUSEDUSEDUSE2".to_owned(),
-            ),
-            remaining: Some(1),
-        })
-    });
+    fake.inject(
+        Some("UpdateAccessKey"),
+        iam_key_exporter_testkit::FaultKind::RacingDeactivation("AKIAUSEDUSEDUSEDUSE2".to_owned()),
+        Some(1),
+    );
     let (code, applied) = remediate(&fake.endpoint(), &["--apply"]).await;
     assert_eq!(code, 1, "{applied:#}");
     let report = entry(&applied, "two-keys");
@@ -573,22 +568,17 @@ async fn remediate_changes_nothing_once_the_kept_key_is_no_longer_active() {
     let fake = FakeIam::start(two_keys(now())).await;
     // The audit's read and the user's re-read see both keys active; the look right before the
     // update (the third ListAccessKeys) sees the kept key deactivated by someone else.
-    fake.with(|state| {
-        state.faults.push(iam_key_exporter_testkit::Fault {
-            action: Some("ListAccessKeys".to_owned()),
-            user: None,
-            kind: iam_key_exporter_testkit::FaultKind::Delay(std::time::Duration::ZERO),
-            remaining: Some(2),
-        });
-        state.faults.push(iam_key_exporter_testkit::Fault {
-            action: Some("ListAccessKeys".to_owned()),
-            user: None,
-            kind: iam_key_exporter_testkit::FaultKind::RacingDeactivation(
-                "AKIAUSEDUSEDUSEDUSE2".to_owned(),
-            ),
-            remaining: Some(1),
-        });
-    });
+    use iam_key_exporter_testkit::FaultKind;
+    fake.inject(
+        Some("ListAccessKeys"),
+        FaultKind::Delay(std::time::Duration::ZERO),
+        Some(2),
+    );
+    fake.inject(
+        Some("ListAccessKeys"),
+        FaultKind::RacingDeactivation("AKIAUSEDUSEDUSEDUSE2".to_owned()),
+        Some(1),
+    );
     let (code, applied) = remediate(&fake.endpoint(), &["--apply"]).await;
     assert_eq!(code, 1, "{applied:#}");
     assert_eq!(
