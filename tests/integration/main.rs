@@ -16,6 +16,7 @@ mod broken_answers;
 mod detection;
 mod events;
 mod exemptions;
+mod golden;
 mod http;
 mod kubernetes;
 mod last_use;
