@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use aws_sdk_iam::config::SharedCredentialsProvider;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::accounts;
 use crate::aws::Uncounted;
@@ -196,14 +195,14 @@ impl Application {
             version = env!("CARGO_PKG_VERSION"),
             "iam-key-exporter listening"
         );
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = crate::shutdown::channel();
         let refresh = tokio::spawn(refresher.run(stop_rx));
         let stopping_ready = ready.clone();
         let stopping = async move {
             shutdown.await;
             tracing::info!("shutting down");
             stopping_ready.set(false);
-            let _ = stop_tx.send(true);
+            stop.trigger();
         };
         let state = server::State { body, ready };
         server::serve(listener, state, config.web, security, stopping).await;

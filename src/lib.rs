@@ -13,7 +13,9 @@
 //! 1. Leaves, importing no other module: `snapshot` (the plain data a refresh produces; no AWS
 //!    or Prometheus types), `arn` (IAM ARNs and account IDs), `error` (cause chains),
 //!    `health` (the readiness flag), `controls` (the benchmark controls findings map to),
-//!    `files` (bounded reads of the files an operator names).
+//!    `shutdown` (the stop signal),
+//!    `diagnostics` (the one problem type of both configuration paths and the bounded,
+//!    nesting-guarded read of the files an operator names).
 //! 2. `config`: flags, environment and file layered into one validated [`Config`]; every
 //!    setting is defined once in its `settings` table.
 //! 3. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
@@ -37,13 +39,14 @@ mod check;
 mod cli;
 mod config;
 mod controls;
+mod diagnostics;
 mod error;
 mod exposition;
-mod files;
 mod health;
 mod refresh;
 mod remediate;
 mod server;
+mod shutdown;
 mod snapshot;
 mod source;
 pub mod telemetry;
@@ -56,4 +59,5 @@ pub use config::{
     KeyError, KeySeries, LogConfig, LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind,
     UserMatch, WebConfig,
 };
+pub use diagnostics::Problem;
 pub use remediate::{Options as RemediateOptions, Remediation};

@@ -11,6 +11,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer};
 
+use crate::diagnostics::Shape;
+
 use super::exemptions;
 use super::settings::{self, ACCOUNT_KEYS};
 use super::{ConfigError, KeyError, Overrides, CONFIG_FILE_ENV, ENV_PREFIX};
@@ -297,11 +299,12 @@ fn scalar(value: &Value) -> Result<Option<String>, String> {
 
 fn shape(value: &Value) -> &'static str {
     match value {
-        Value::Dict(..) => "a table",
-        Value::Array(..) => "a list",
-        Value::Empty(..) => "nothing",
-        _ => "a single value",
+        Value::Dict(..) => Shape::Table,
+        Value::Array(..) => Shape::List,
+        Value::Empty(..) => Shape::Null,
+        _ => Shape::Scalar,
     }
+    .name()
 }
 
 /// A scalar exactly as the user wrote it, whatever type the source gave it.
@@ -422,10 +425,6 @@ fn unknown_key(key: &str) -> String {
 /// The largest config file read: far above any real one, far below what would hurt.
 const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
-/// The deepest nesting of `[` and `{` a config file may have; the parsers take time that
-/// grows fast with depth, and no real configuration nests more than three levels.
-const MAX_NESTING: usize = 32;
-
 /// The longest value a flag or an environment variable may give.
 pub(super) const MAX_VALUE_LEN: usize = 64 * 1024;
 
@@ -436,18 +435,11 @@ fn file_provider(path: &Path) -> Result<FileProvider, ConfigError> {
         path: path.to_owned(),
         reason,
     };
-    let bytes = crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
+    let text = crate::diagnostics::read_config_text(path, MAX_FILE_SIZE).map_err(|why| {
         file_error(format!(
             "{why} (a config file may have at most {MAX_FILE_SIZE} bytes)"
         ))
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|err| file_error(format!("cannot be read as UTF-8 text: {err}")))?;
-    if nesting(&text) > MAX_NESTING {
-        return Err(file_error(format!(
-            "nests `[` or `{{` more than {MAX_NESTING} levels deep; a configuration needs three"
-        )));
-    }
     let extension = path
         .extension()
         .and_then(|ext| ext.to_str())
@@ -466,42 +458,6 @@ fn file_provider(path: &Path) -> Result<FileProvider, ConfigError> {
             "unknown format; the file name must end in `.toml`, `.yaml` or `.yml`".to_owned(),
         )),
     }
-}
-
-/// The deepest nesting of brackets and braces outside quoted strings and comments.
-fn nesting(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut comment = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if comment {
-            comment = c != '\n';
-            continue;
-        }
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
-                '#' => comment = true,
-                '[' | '{' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
-        }
-    }
-    deepest
 }
 
 fn describe(metadata: &Metadata) -> String {

@@ -19,7 +19,6 @@ mod layers;
 pub(crate) mod settings;
 mod validate;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -295,7 +294,7 @@ fn list_problems(errors: &[KeyError]) -> String {
     let mut lines: Vec<String> = errors
         .iter()
         .take(MAX_LISTED)
-        .map(|e| format!("  - {e}"))
+        .map(|e| format!("  - config key {e}"))
         .collect();
     if errors.len() > MAX_LISTED {
         lines.push(format!(
@@ -306,26 +305,9 @@ fn list_problems(errors: &[KeyError]) -> String {
     lines.join("\n")
 }
 
-/// One problem with one configuration key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError {
-    /// Dotted key, e.g. `refresh.interval`.
-    pub key: String,
-    /// Where the value came from, e.g. "environment variable `IAM_KEY_EXPORTER_...`".
-    pub origin: Option<String>,
-    /// What is wrong and what would be right.
-    pub message: String,
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config key `{}`", self.key)?;
-        if let Some(origin) = &self.origin {
-            write!(f, " (from {origin})")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+/// One problem with one configuration key (the crate's one problem type, shared with the web
+/// configuration).
+pub type KeyError = crate::diagnostics::Problem;
 
 /// What the command line says: the config file and the flags that override keys.
 #[derive(Debug, Clone, Default)]

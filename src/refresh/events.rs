@@ -21,13 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Refresher, Target};
 use crate::aws::{Message, Sqs};
 use crate::error::error_chain;
 use crate::exposition::EventMetrics;
+use crate::shutdown::Shutdown;
 use crate::snapshot::{AccountSnapshot, User};
 use crate::source::read_user;
 
@@ -188,7 +189,7 @@ pub(super) async fn consume(
     wait: Duration,
     metrics: EventMetrics,
     refreshed: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     // An event is judged by its account: wait until every watched account's ID is known (the
     // first refresh asks STS), or events of a watched account would look like another's. An
@@ -196,7 +197,7 @@ pub(super) async fn consume(
     let known_by = Instant::now() + ACCOUNTS_WAIT;
     while !this.accounts_known() && Instant::now() < known_by {
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             () = tokio::time::sleep(ACCOUNTS_POLL) => {}
         }
     }
@@ -213,7 +214,7 @@ pub(super) async fn consume(
             backlog_at = Instant::now() + BACKLOG_EVERY;
         }
         let received = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             received = queue.receive(wait) => received,
         };
         let messages = match received {
@@ -225,7 +226,7 @@ pub(super) async fn consume(
                 metrics.polled(false);
                 tracing::error!(error = %error_chain(&err), "cannot poll the events queue");
                 tokio::select! {
-                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    _ = shutdown.wait() => return,
                     () = tokio::time::sleep(POLL_RETRY) => {}
                 }
                 continue;
@@ -244,7 +245,7 @@ pub(super) async fn consume(
         // The lag ends when a body with the change is served.
         let mut published = this.published.subscribe();
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             // A render that fails keeps the old body; polling goes on regardless.
             _ = tokio::time::timeout(PUBLISH_WAIT, published.wait_for(|g| *g > generation)) => {}
         }

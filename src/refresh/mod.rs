@@ -28,6 +28,7 @@ use crate::aws::Sqs;
 use crate::error::error_chain;
 use crate::exposition::{EventMetrics, Metrics, Published};
 use crate::health::Readiness;
+use crate::shutdown::Shutdown;
 use crate::snapshot::User;
 use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
 
@@ -231,7 +232,7 @@ impl Refresher {
 
     /// Refreshes every account on its schedule until `shutdown` turns true (or its sender is
     /// dropped), discovering the watched accounts again every `organizations.refresh_interval`.
-    pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(self, shutdown: Shutdown) {
         let this = Arc::new(self);
         let refreshed = Arc::new(Notify::new());
         let renderer = tokio::spawn(render(this.clone(), refreshed.clone(), shutdown.clone()));
@@ -251,7 +252,7 @@ impl Refresher {
         loop {
             // A hanging Organizations API must not hold back a shutdown.
             let refreshed_set = tokio::select! {
-                _ = shutdown_rx.wait_for(|stop| *stop) => break,
+                _ = shutdown_rx.wait() => break,
                 refreshed_set = async { this.accounts.lock().await.refresh().await } => refreshed_set,
             };
             let (watched, discovered) = refreshed_set;
@@ -350,7 +351,7 @@ impl Refresher {
             // The discovery's own metrics, an empty shard's readiness: render now.
             refreshed.notify_one();
             let Some(every) = this.accounts.lock().await.discovery_interval() else {
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                shutdown_rx.wait().await;
                 break;
             };
             // A first discovery that failed has no list to fall back on: try again soon.
@@ -360,7 +361,7 @@ impl Refresher {
                 every
             };
             tokio::select! {
-                _ = shutdown_rx.wait_for(|stop| *stop) => break,
+                _ = shutdown_rx.wait() => break,
                 () = tokio::time::sleep(every) => {}
             }
         }
@@ -381,12 +382,12 @@ async fn account_loop(
     this: Arc<Refresher>,
     target: Arc<Target>,
     refreshed: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     loop {
         let started = Instant::now();
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             _ = this.refresh(&target) => {}
         }
         refreshed.notify_one();
@@ -399,22 +400,22 @@ async fn account_loop(
             );
         }
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             () = tokio::time::sleep_until(next) => {}
         }
     }
 }
 
 /// Renders the body after refreshes, at most once every [`RENDER_GAP`].
-async fn render(this: Arc<Refresher>, refreshed: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+async fn render(this: Arc<Refresher>, refreshed: Arc<Notify>, mut shutdown: Shutdown) {
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             () = refreshed.notified() => {}
         }
         this.publish();
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait() => return,
             () = tokio::time::sleep(RENDER_GAP) => {}
         }
     }

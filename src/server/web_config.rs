@@ -434,7 +434,7 @@ fn load_into(path: &Path, fingerprint: &mut Fingerprint) -> Result<Active, WebCo
 }
 
 fn read_limited(path: &Path) -> Result<String, String> {
-    let bytes = crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
+    let bytes = crate::diagnostics::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
         format!("it {why} (a web config file may have at most {MAX_FILE_SIZE} bytes)")
     })?;
     String::from_utf8(bytes).map_err(|err| format!("not UTF-8 text: {err}"))
@@ -466,16 +466,15 @@ impl Pem {
     fn bytes(&self) -> Result<Vec<u8>, Problem> {
         match self {
             Pem::Inline { text, .. } => Ok(text.clone().into_bytes()),
-            Pem::File { path, .. } => {
-                crate::files::read_bounded(path, MAX_FILE_SIZE).map_err(|why| Problem {
+            Pem::File { path, .. } => crate::diagnostics::read_bounded(path, MAX_FILE_SIZE)
+                .map_err(|why| Problem {
                     key: self.key(),
                     message: format!(
                         "`{}` {why} (a certificate or key file may have at most \
                          {MAX_FILE_SIZE} bytes)",
                         path.display()
                     ),
-                })
-            }
+                }),
         }
     }
 
