@@ -5,10 +5,11 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::clock::{rfc3339, seconds};
 use crate::controls::{ONE_ACTIVE_KEY, RELATED};
 use crate::snapshot::{AccessKey, AccountSnapshot, Exemption, KeyStatus, User};
 use crate::source::{collect_within, Source, SourceError};
@@ -389,19 +390,6 @@ impl serde_json::ser::Formatter for SafeFormatter {
     }
 }
 
-/// RFC 3339 for a time AWS gave; clamped to what the format can show (years 1970-9999), so an
-/// absurd date from the service is printed oddly instead of crashing the check.
-pub(crate) fn rfc3339(seconds: i64) -> String {
-    const LAST_SECOND_OF_9999: i64 = 253_402_300_799;
-    let time = UNIX_EPOCH + Duration::from_secs(seconds.clamp(0, LAST_SECOND_OF_9999) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
-pub(crate) fn now_seconds(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// What an exemption that is not honoured says, for the offender's row: `tag exemption
 /// expired 2026-12-31T00:00:00Z`, `config exemption invalid: too_far_ahead`.
 pub(crate) fn unhonoured(exemption: &Exemption) -> String {
@@ -439,7 +427,7 @@ pub(crate) fn exemption_json(exemption: &Exemption, now: i64) -> Value {
 impl Findings {
     /// When the check ran, Unix seconds.
     pub(crate) fn now(&self) -> i64 {
-        now_seconds(self.checked_at)
+        seconds(self.checked_at)
     }
 
     /// Every user with more than one active key, with its account, exempt or not.
@@ -486,7 +474,7 @@ impl Findings {
                     "users": s.users.len(),
                     "users_with_multiple_active_access_keys": s.users_with_multiple_active_keys(),
                     "root_access_keys_present": s.root_access_keys_present,
-                    "data_timestamp": rfc3339(now_seconds(s.data_timestamp)),
+                    "data_timestamp": rfc3339(seconds(s.data_timestamp)),
                 })
             })
             .collect();
@@ -926,7 +914,7 @@ mod tests {
         let findings = Findings {
             snapshots: vec![AccountSnapshot {
                 account_id: "123456789012".to_owned(),
-                data_timestamp: UNIX_EPOCH,
+                data_timestamp: std::time::UNIX_EPOCH,
                 users: vec![User {
                     name: "bob".to_owned(),
                     path: "/".to_owned(),
@@ -940,7 +928,7 @@ mod tests {
                 last_used_from: Default::default(),
                 report_fallback: None,
             }],
-            checked_at: UNIX_EPOCH + Duration::from_secs(NOW as u64),
+            checked_at: std::time::UNIX_EPOCH + Duration::from_secs(NOW as u64),
         };
         assert!(!findings.compliant());
         let table = findings.to_table();

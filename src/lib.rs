@@ -10,25 +10,26 @@
 //! The modules follow the data, and each imports only from modules earlier in this list
 //! (a test, `tests/integration/layout.rs`, holds the code to it):
 //!
-//! 1. Leaves, importing no other module: `snapshot` (the plain data a refresh produces; no AWS
+//! 1. `clock`: the crate's one clock helper (Unix seconds, RFC 3339, AWS's ISO 8601).
+//! 2. Leaves, importing no module but `clock`: `snapshot` (the plain data a refresh produces; no AWS
 //!    or Prometheus types), `arn` (IAM ARNs and account IDs), `error` (cause chains),
 //!    `health` (the readiness flag), `controls` (the benchmark controls findings map to),
 //!    `shutdown` (the stop signal),
 //!    `diagnostics` (the one problem type of both configuration paths and the bounded,
 //!    nesting-guarded read of the files an operator names).
-//! 2. `config`: flags, environment and file layered into one validated [`Config`]; every
+//! 3. `config`: flags, environment and file layered into one validated [`Config`]; every
 //!    setting is defined once in its `settings` table.
-//! 3. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
+//! 4. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
 //!    fixed set of kinds.
-//! 4. `source`: turns one account's IAM state into a snapshot (API mode or credential report).
-//! 5. `accounts`: the set of watched accounts, one source each.
-//! 6. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
-//! 7. `server`: the HTTP server that hands out the pre-rendered body.
-//! 8. `refresh`: the loop that ties sources to the exposition, and the consumer of IAM change
+//! 5. `source`: turns one account's IAM state into a snapshot (API mode or credential report).
+//! 6. `accounts`: the set of watched accounts, one source each.
+//! 7. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
+//! 8. `server`: the HTTP server that hands out the pre-rendered body.
+//! 9. `refresh`: the loop that ties sources to the exposition, and the consumer of IAM change
 //!    events; `check`: the one-shot audit.
-//! 9. `remediate`: the control's remediation, planned from a `check` and, when asked, applied.
-//! 10. `cli` and `telemetry`: the command line and logging.
-//! 11. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
+//! 10. `remediate`: the control's remediation, planned from a `check` and, when asked, applied.
+//! 11. `cli` and `telemetry`: the command line and logging.
+//! 12. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
 //!     type `main` maps to an exit code.
 
 mod accounts;
@@ -37,6 +38,7 @@ mod arn;
 mod aws;
 mod check;
 mod cli;
+mod clock;
 mod config;
 mod controls;
 mod diagnostics;

@@ -25,9 +25,10 @@ use serde_json::{json, Value};
 
 use crate::aws::{AwsError, Iam};
 use crate::check::{
-    self, cell, exemption_json, now_seconds, plan, rfc3339, shell_quote, unhonoured, write_columns,
-    Findings, Human, OutputFormat, Plan,
+    self, cell, exemption_json, plan, shell_quote, unhonoured, write_columns, Findings, Human,
+    OutputFormat, Plan,
 };
+use crate::clock::{rfc3339, seconds};
 use crate::controls::ONE_ACTIVE_KEY;
 use crate::error::error_chain;
 use crate::snapshot::{AccessKey, Exemption, ExemptionSource, KeyStatus, User};
@@ -405,7 +406,7 @@ impl Remediation {
     }
 
     fn to_json(&self) -> Value {
-        let now = now_seconds(self.checked_at);
+        let now = seconds(self.checked_at);
         let min_idle = self.options.min_idle;
         let users: Vec<Value> = self
             .users
@@ -472,7 +473,7 @@ impl Remediation {
             } else {
                 "Dry run (nothing written; --apply to make the changes)"
             },
-            rfc3339(now_seconds(self.checked_at)),
+            rfc3339(seconds(self.checked_at)),
             humantime::format_duration(min_idle)
         );
         if self.users.is_empty() {

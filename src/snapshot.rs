@@ -240,13 +240,6 @@ impl AccountSnapshot {
     }
 }
 
-/// Seconds since the Unix epoch, saturating at zero for times before it.
-pub(crate) fn unix_seconds(time: SystemTime) -> f64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! Every exemption has an expiry, and no expiry may lie further ahead than
 //! `collector.max_exemption`: an exemption is a deadline, not a way to switch the control off.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The tag whose value is the expiry (`YYYY-MM-DD` or RFC 3339); its presence makes a tag
 /// exemption.
@@ -107,27 +107,12 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 /// An expiry as written: `YYYY-MM-DD` (its first second, UTC) or an RFC 3339 time in UTC
 /// (`2026-12-31T18:00:00Z`); Unix seconds.
 pub(crate) fn parse_expiry(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let time = if text.len() == 10 {
-        humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?
-    } else {
-        humantime::parse_rfc3339(text).ok()?
-    };
-    time.duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|since| since.as_secs() as i64)
+    crate::clock::parse_rfc3339_or_date(text)
 }
 
 /// Whether `expires` lies at most `max` after `now` (both Unix seconds).
 pub(crate) fn within(expires: i64, now: i64, max: Duration) -> bool {
     expires <= now.saturating_add(max.as_secs() as i64)
-}
-
-/// Now, Unix seconds.
-pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64)
 }
 
 #[cfg(test)]

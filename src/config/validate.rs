@@ -438,7 +438,7 @@ fn accounts(v: &mut Validator<'_>, discovered: bool) -> Vec<AccountConfig> {
 /// owner and an expiry no further ahead than `max`. One that has already expired is kept: it
 /// is shown as expired, which is what its owner needs to see.
 fn exemptions(v: &mut Validator<'_>, max: Duration) -> Vec<ExemptionConfig> {
-    let now = e::now();
+    let now = crate::clock::now();
     let mut exemptions = Vec::new();
     for (index, entry) in v.raw.exemptions.iter().enumerate() {
         let key = |name: &str| format!("exemptions.{index}.{name}");

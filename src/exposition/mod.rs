@@ -24,7 +24,8 @@ use prometheus::{
 };
 
 use crate::aws::{ErrorKind, RequestObserver};
-use crate::snapshot::{unix_seconds, AccountSnapshot, FallbackServed};
+use crate::clock::seconds_f64;
+use crate::snapshot::{AccountSnapshot, FallbackServed};
 use snapshots::SnapshotFamilies;
 
 /// What the server sends: the body the refresh loop rendered last, after the exporter's own
@@ -510,7 +511,7 @@ impl Metrics {
         self.refresh_success.with_label_values(&[account]).set(1);
         self.last_refresh_success
             .with_label_values(&[account])
-            .set(unix_seconds(SystemTime::now()));
+            .set(seconds_f64(SystemTime::now()));
         self.refresh_duration
             .with_label_values(&[account])
             .set(took.as_secs_f64());

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::KeyIdDisplay;
+use crate::clock::seconds_f64;
 use crate::config::KeySeries;
-use crate::snapshot::{unix_seconds, AccessKey, AccountSnapshot, LastUsedFrom, User};
+use crate::snapshot::{AccessKey, AccountSnapshot, LastUsedFrom, User};
 
 /// Which rows of a snapshot give a family's samples, and their values (`None`: no sample).
 enum Rows {
@@ -243,7 +244,7 @@ impl SnapshotFamilies {
             Family::new(
                 "iam_exporter_data_timestamp_seconds",
                 "Unix time the served IAM data was produced: the refresh time in API mode, the report's generation time in credential-report mode.".to_owned(),
-                Rows::Account(|s| Some(unix_seconds(s.data_timestamp))),
+                Rows::Account(|s| Some(seconds_f64(s.data_timestamp))),
             ),
             Family::new(
                 "iam_exporter_last_used_from_report",
@@ -507,7 +508,7 @@ mod tests {
                 .with_label_values(&[a])
                 .set(s.users_with_multiple_active_keys() as f64);
             data.with_label_values(&[a])
-                .set(unix_seconds(s.data_timestamp));
+                .set(seconds_f64(s.data_timestamp));
             match s.last_used_from {
                 LastUsedFrom::Nowhere => {}
                 LastUsedFrom::PerKey => from_report.with_label_values(&[a]).set(0.0),

@@ -249,7 +249,7 @@ pub(super) async fn consume(
             // A render that fails keeps the old body; polling goes on regardless.
             _ = tokio::time::timeout(PUBLISH_WAIT, published.wait_for(|g| *g > generation)) => {}
         }
-        let now = unix_now();
+        let now = crate::clock::seconds_f64(SystemTime::now());
         for time in applied.into_iter().flatten() {
             metrics.lag(now - time);
         }
@@ -484,12 +484,6 @@ async fn delete(queue: &Sqs, message: &Message) {
     if let Err(err) = queue.delete(&message.receipt).await {
         tracing::warn!(error = %error_chain(&err), "cannot delete a handled message; it will be handled again");
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
 }
 
 #[cfg(test)]

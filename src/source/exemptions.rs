@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, ErrorKind, Iam};
+use crate::clock::now;
 use crate::config::exemptions::{
-    now, parse_expiry, within, ExemptionConfig, MAX_TEXT, TAG_EXPIRES, TAG_OWNER, TAG_REASON,
+    parse_expiry, within, ExemptionConfig, MAX_TEXT, TAG_EXPIRES, TAG_OWNER, TAG_REASON,
 };
 use crate::config::CollectorConfig;
 use crate::snapshot::{AccountSnapshot, Exemption, ExemptionSource, Grant, InvalidExemption, User};
