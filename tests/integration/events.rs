@@ -293,6 +293,13 @@ async fn a_change_made_while_the_first_refresh_runs_is_served_after_it() {
         let refreshed =
             s.value("iam_exporter_refresh_success", &[("account_id", ACCOUNT)]) == Some(1.0);
         if refreshed && events(&s, "CreateAccessKey", "applied") >= 1.0 {
+            // The events counters are live; the series follow them by a render. A refresh
+            // that overwrote the event's read would leave 1 here for good.
+            let s = app
+                .wait_for("the change served", |s| {
+                    active(s, "aaa-first-listed") == Some(2.0)
+                })
+                .await;
             assert_eq!(active(&s, "aaa-first-listed"), Some(2.0), "{}", s.text);
             break;
         }
@@ -537,8 +544,9 @@ async fn events_naming_a_user_in_another_case_land_on_one_series() {
             .await;
     }
     let scrape = app
-        .wait_for("both events applied", |s| {
-            events(s, "CreateAccessKey", "applied") == 2.0
+        // The events counters are live; the series follow them by a render.
+        .wait_for("both events applied and served", |s| {
+            events(s, "CreateAccessKey", "applied") == 2.0 && active(s, "alice") == Some(2.0)
         })
         .await;
     assert_eq!(active(&scrape, "alice"), Some(2.0));
