@@ -46,11 +46,13 @@ const MIN_IDLE: &str = "min-idle";
 /// The clap command, with every flag from the settings table.
 pub(crate) fn command() -> ClapCommand {
     let flag = |setting: &'static settings::Setting| {
-        let (name, _) = setting.flag.expect("only settings with a flag");
+        let settings::Flag {
+            name, value_name, ..
+        } = setting.flag.expect("only settings with a flag");
         let default = setting.default.unwrap_or("unset");
         Arg::new(name)
             .long(name)
-            .value_name(value_name(setting))
+            .value_name(value_name)
             .help(format!("{} [default: {default}]", setting.help))
             .action(ArgAction::Set)
     };
@@ -104,10 +106,16 @@ pub(crate) fn command() -> ClapCommand {
         .version(env!("CARGO_PKG_VERSION"))
         .about(env!("CARGO_PKG_DESCRIPTION"))
         .arg(config_file);
-    for setting in settings::ALL {
+    for setting in settings::all() {
         match setting.flag {
-            Some((_, FlagScope::Daemon)) => root = root.arg(flag(setting)),
-            Some((_, FlagScope::Global)) => {
+            Some(settings::Flag {
+                scope: FlagScope::Daemon,
+                ..
+            }) => root = root.arg(flag(setting)),
+            Some(settings::Flag {
+                scope: FlagScope::Global,
+                ..
+            }) => {
                 root = root.arg(flag(setting));
                 check = check.arg(flag(setting));
                 remediate = remediate.arg(flag(setting));
@@ -116,19 +124,6 @@ pub(crate) fn command() -> ClapCommand {
         }
     }
     root.subcommand(check).subcommand(remediate)
-}
-
-/// The placeholder in `--help`: `DURATION`, `ADDRESS`, ...
-fn value_name(setting: &settings::Setting) -> &'static str {
-    match setting.key.rsplit('.').next() {
-        Some("listen_address") => "ADDRESS",
-        Some("telemetry_path") => "PATH",
-        Some("config_file") => "FILE",
-        Some("interval") => "DURATION",
-        Some("level") => "LEVEL",
-        Some("format") => "FORMAT",
-        _ => "VALUE",
-    }
 }
 
 impl Cli {
@@ -170,7 +165,7 @@ impl Cli {
             config_file: matches.get_one::<PathBuf>(CONFIG_FILE).cloned(),
             ..Overrides::default()
         };
-        for setting in settings::ALL {
+        for setting in settings::all() {
             let Some(name) = setting.flag_name() else {
                 continue;
             };
@@ -203,8 +198,8 @@ mod tests {
         let mut root = command();
         let daemon = help(&mut root);
         let check = help(root.find_subcommand_mut("check").unwrap());
-        for setting in settings::ALL {
-            let Some((name, scope)) = setting.flag else {
+        for setting in settings::all() {
+            let Some(settings::Flag { name, scope, .. }) = setting.flag else {
                 continue;
             };
             let default = format!("[default: {}]", setting.default.unwrap_or("unset"));

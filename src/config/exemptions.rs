@@ -5,7 +5,11 @@
 //! Every exemption has an expiry, and no expiry may lie further ahead than
 //! `collector.max_exemption`: an exemption is a deadline, not a way to switch the control off.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::arn;
+use crate::diagnostics::{Problem, Problems};
 
 /// The tag whose value is the expiry (`YYYY-MM-DD` or RFC 3339); its presence makes a tag
 /// exemption.
@@ -113,6 +117,149 @@ pub(crate) fn parse_expiry(text: &str) -> Option<i64> {
 /// Whether `expires` lies at most `max` after `now` (both Unix seconds).
 pub(crate) fn within(expires: i64, now: i64, max: Duration) -> bool {
     expires <= now.saturating_add(max.as_secs() as i64)
+}
+
+/// `[[exemptions]]`: each entry names an account (or `*`), one user or a pattern, a reason, an
+/// owner and an expiry no further ahead than `max`. One that has already expired is kept: it
+/// is shown as expired, which is what its owner needs to see.
+pub(super) fn validate(
+    entries: &[BTreeMap<String, String>],
+    max: Duration,
+    problems: &mut Problems,
+) -> Vec<ExemptionConfig> {
+    let now = crate::clock::now();
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            Entry {
+                index,
+                entry,
+                problems: &mut *problems,
+            }
+            .exemption(now, max)
+        })
+        .collect()
+}
+
+/// One entry being checked; its problems are keyed `exemptions.INDEX.KEY`.
+struct Entry<'a> {
+    index: usize,
+    entry: &'a BTreeMap<String, String>,
+    problems: &'a mut Problems,
+}
+
+impl Entry<'_> {
+    fn exemption(mut self, now: i64, max: Duration) -> Option<ExemptionConfig> {
+        let account = self.account();
+        let user = self.user();
+        let reason = self.described("reason", "why the user may hold a second active key");
+        let owner = self.described("owner", "who answers for the exemption");
+        let expires = self.expires(now, max);
+        Some(ExemptionConfig {
+            account,
+            user: user?,
+            reason,
+            owner,
+            expires,
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("exemptions.{}.{name}", self.index)
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.entry
+            .get(name)
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    }
+
+    fn missing(&mut self, name: &str, expected: &str) {
+        let key = self.key(name);
+        self.problems
+            .push(Problem::new(key, format!("missing; expected {expected}")));
+    }
+
+    fn fail(&mut self, name: &str, given: &str, expected: &str) {
+        let key = self.key(name);
+        self.problems.expected(&key, None, given, expected);
+    }
+
+    fn account(&mut self) -> Option<String> {
+        match self.text("account").as_deref() {
+            Some("*") => None,
+            Some(id) => {
+                if arn::parse_account_id(id).is_none() {
+                    self.fail("account", id, "a 12-digit AWS account ID, or `*`");
+                }
+                Some(id.to_owned())
+            }
+            None => {
+                self.missing(
+                    "account",
+                    "a 12-digit AWS account ID, or `*` for every account",
+                );
+                None
+            }
+        }
+    }
+
+    fn user(&mut self) -> Option<UserMatch> {
+        match (self.text("user"), self.text("user_pattern")) {
+            (Some(name), None) => Some(UserMatch::Name(name)),
+            (None, Some(pattern)) => Some(UserMatch::Pattern(pattern)),
+            (Some(_), Some(_)) => {
+                let key = self.key("user");
+                self.problems
+                    .push(Problem::new(key, "give `user` or `user_pattern`, not both"));
+                None
+            }
+            (None, None) => {
+                self.missing("user", "a user name (or `user_pattern` with `*` and `?`)");
+                None
+            }
+        }
+    }
+
+    /// A reason or an owner: given, on one line, at most [`MAX_TEXT`] characters.
+    fn described(&mut self, name: &str, what: &str) -> String {
+        let Some(text) = self.text(name) else {
+            self.missing(name, what);
+            return String::new();
+        };
+        if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
+            self.fail(
+                name,
+                &text.chars().take(40).collect::<String>(),
+                &format!("{what}: at most {MAX_TEXT} characters, on one line"),
+            );
+        }
+        text
+    }
+
+    fn expires(&mut self, now: i64, max: Duration) -> i64 {
+        let latest = crate::clock::rfc3339(now.max(0).saturating_add(max.as_secs() as i64));
+        let expected = format!(
+            "a date `YYYY-MM-DD` or a time `YYYY-MM-DDTHH:MM:SSZ`, at most {} days from now \
+             (`collector.max_exemption`), so no later than {latest}",
+            max.as_secs() / 86_400
+        );
+        match self.text("expires") {
+            None => {
+                self.missing("expires", &expected);
+                0
+            }
+            Some(given) => match parse_expiry(&given) {
+                Some(expires) if within(expires, now, max) => expires,
+                _ => {
+                    self.fail("expires", &given, &expected);
+                    0
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

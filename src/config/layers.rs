@@ -13,8 +13,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::diagnostics::Shape;
 
+use super::accounts;
 use super::exemptions;
-use super::settings::{self, ACCOUNT_KEYS};
+use super::settings;
 use super::{ConfigError, KeyError, Overrides, CONFIG_FILE_ENV, ENV_PREFIX};
 
 /// The configuration as the layers give it, flattened: every scalar by dotted key, as text.
@@ -58,52 +59,10 @@ impl Layered {
             .collect();
         env.sort();
         for (name, value) in env {
-            let key = name[ENV_PREFIX.len()..]
-                .to_ascii_lowercase()
-                .replace("__", ".");
-            let well_formed = key.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            });
-            if !well_formed {
-                errors.push(KeyError {
-                    key: name.clone(),
-                    origin: Some("the environment".to_owned()),
-                    message: format!(
-                        "malformed variable name; expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. {}",
-                        settings::REFRESH_INTERVAL.env_var()
-                    ),
-                });
-                continue;
+            match env_layer(name, value) {
+                Ok(single) => figment = figment.merge(single),
+                Err(problem) => errors.push(problem),
             }
-            // Refused here, not merged: figment merges a provider in time that grows with what
-            // is merged already, so thousands of stray variables would take minutes.
-            if settings::find(&key).is_none() {
-                errors.push(KeyError {
-                    origin: Some(format!("environment variable `{name}`")),
-                    message: unknown_key(&key),
-                    key,
-                });
-                continue;
-            }
-            if value.len() > MAX_VALUE_LEN {
-                errors.push(KeyError {
-                    key,
-                    origin: Some(format!("environment variable `{name}`")),
-                    message: format!(
-                        "the value has {} bytes; at most {MAX_VALUE_LEN} are allowed",
-                        value.len()
-                    ),
-                });
-                continue;
-            }
-            figment = figment.merge(Single {
-                key,
-                origin: format!("environment variable `{name}`"),
-                value,
-            });
         }
         for (setting, value) in &overrides.flags {
             if value.len() > MAX_VALUE_LEN {
@@ -146,7 +105,7 @@ impl Layered {
         let sections = sections();
         for (section, value) in &top {
             if section == "accounts" {
-                raw.accounts = self.flatten_entries(section, ACCOUNT_KEYS, value, &mut errors);
+                raw.accounts = self.flatten_entries(section, accounts::KEYS, value, &mut errors);
                 continue;
             }
             if section == "exemptions" {
@@ -167,11 +126,11 @@ impl Layered {
             };
             for (name, value) in entries {
                 let key = format!("{section}.{name}");
-                if settings::find(&key).is_none() {
+                let Some(setting) = settings::find(&key) else {
                     errors.push(self.error(&key, unknown_key(&key)));
                     continue;
-                }
-                let is_list = settings::LISTS.iter().any(|s| s.key == key);
+                };
+                let is_list = setting.list;
                 let value = match value {
                     Value::Array(_, items) if is_list => items
                         .iter()
@@ -393,10 +352,57 @@ impl Provider for FileProvider {
     }
 }
 
+/// One `IAM_KEY_EXPORTER_` variable as a layer of one key, or why it is refused: a malformed
+/// name, an unknown key, a value too long.
+fn env_layer(name: String, value: String) -> Result<Single, KeyError> {
+    let key = name[ENV_PREFIX.len()..]
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    let well_formed = key.split('.').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    });
+    if !well_formed {
+        return Err(KeyError {
+            key: name.clone(),
+            origin: Some("the environment".to_owned()),
+            message: format!(
+                "malformed variable name; expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. {}",
+                super::refresh::INTERVAL.env_var()
+            ),
+        });
+    }
+    // Refused here, not merged: figment merges a provider in time that grows with what
+    // is merged already, so thousands of stray variables would take minutes.
+    if settings::find(&key).is_none() {
+        return Err(KeyError {
+            origin: Some(format!("environment variable `{name}`")),
+            message: unknown_key(&key),
+            key,
+        });
+    }
+    if value.len() > MAX_VALUE_LEN {
+        return Err(KeyError {
+            key,
+            origin: Some(format!("environment variable `{name}`")),
+            message: format!(
+                "the value has {} bytes; at most {MAX_VALUE_LEN} are allowed",
+                value.len()
+            ),
+        });
+    }
+    Ok(Single {
+        key,
+        origin: format!("environment variable `{name}`"),
+        value,
+    })
+}
+
 /// The sections of the settings table, in its order.
 fn sections() -> Vec<&'static str> {
-    settings::ALL
-        .iter()
+    settings::all()
         .filter_map(|s| s.key.split_once('.').map(|(section, _)| section))
         .fold(Vec::new(), |mut seen, section| {
             if !seen.contains(&section) {
@@ -409,8 +415,7 @@ fn sections() -> Vec<&'static str> {
 /// What to say of an unknown key (`section` or `section.name`): what is allowed there.
 fn unknown_key(key: &str) -> String {
     let allowed: Vec<&str> = match key.split_once('.') {
-        Some((section, _)) if sections().contains(&section) => settings::ALL
-            .iter()
+        Some((section, _)) if sections().contains(&section) => settings::all()
             .filter_map(|s| s.key.strip_prefix(&format!("{section}.")))
             .collect(),
         _ => {

@@ -1,6 +1,21 @@
-//! Every scalar setting, defined once: its key, its flag (if any), its default, its help text
-//! and what it accepts. The command line, validation, `--help`, the README's table and the
-//! example files in `config/` all come from (or are tested against) this table.
+//! A setting is one unit: its key, its flag (if any), its default, its help text, what it
+//! accepts and how its text becomes its field, all in one [`Setting`] in the file of its section
+//! (`web.rs`, `refresh.rs`, ...), with the section's type and the tests of its parsers beside it.
+//! This file holds what every section shares: the [`Setting`] type, the [`Draft`] the settings
+//! write into, the value parsers, and the table of sections. The command line, validation,
+//! `--help`, the README's table and the example files in `config/` all come from (or are tested
+//! against) these definitions.
+//!
+//! Adding a setting: write its `Setting` and its field in its section's file, add it to that
+//! file's `SETTINGS`, and state it in the two example files (a test holds them to the table);
+//! the README's table is generated (its test prints the new table).
+
+use std::time::Duration;
+
+use super::{
+    AwsConfig, CollectorConfig, EventsConfig, LogConfig, OrganizationsConfig, RefreshConfig,
+    ShardingConfig, WebConfig,
+};
 
 /// Which commands take a setting's flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,19 +26,35 @@ pub(crate) enum FlagScope {
     Global,
 }
 
+/// A setting's flag, in exporter-toolkit style (`--refresh.interval`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flag {
+    /// The name without dashes.
+    pub name: &'static str,
+    /// Which commands take it.
+    pub scope: FlagScope,
+    /// The placeholder in `--help`: `DURATION`, `ADDRESS`, ...
+    pub value_name: &'static str,
+}
+
 /// One scalar setting.
 #[derive(Debug)]
 pub(crate) struct Setting {
     /// Dotted key, e.g. `refresh.interval`; the environment variable is derived from it.
     pub key: &'static str,
-    /// The flag, in exporter-toolkit style (`--refresh.interval`), for settings that have one.
-    pub flag: Option<(&'static str, FlagScope)>,
+    /// The flag, for settings that have one.
+    pub flag: Option<Flag>,
     /// The built-in default as a user would write it; `None`: unset unless given.
     pub default: Option<&'static str>,
     /// One sentence for `--help`, the README and the example files.
     pub help: &'static str,
     /// What a valid value looks like, for error messages.
     pub expected: &'static str,
+    /// Takes a list: a TOML or YAML list, or the items separated by commas.
+    pub list: bool,
+    /// Parses the value (trimmed) into its field of the draft; on failure the field keeps what
+    /// it had (the default's value) and validation goes on.
+    pub apply: fn(&str, &mut Draft) -> Result<(), Bad>,
 }
 
 impl Setting {
@@ -38,345 +69,173 @@ impl Setting {
 
     /// The flag's name without dashes, when the setting has one.
     pub fn flag_name(&self) -> Option<&'static str> {
-        self.flag.map(|(name, _)| name)
+        self.flag.map(|flag| flag.name)
     }
 }
 
-const DURATION: &str = "a duration like `30s`, `5m` or `1h`, greater than zero and at most 30 days";
-const BOOLEAN: &str = "`true` or `false`";
-
-macro_rules! settings {
-    ($($name:ident { $($field:ident: $value:expr),* $(,)? })*) => {
-        $(pub(crate) const $name: Setting = Setting { $($field: $value),* };)*
-        /// Every setting, in the order of the sections of the example files.
-        pub(crate) const ALL: &[&Setting] = &[$(&$name),*];
-    };
+/// Why a value was refused, reported as "expected {`Setting::expected`}, got ..." (or as the
+/// message).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Bad {
+    /// The value as a whole.
+    Whole,
+    /// These items of a list.
+    Items(Vec<String>),
+    /// A message of its own, naming what would be right.
+    Message(String),
 }
 
-settings! {
-    LISTEN_ADDRESS {
-        key: "web.listen_address",
-        flag: Some(("web.listen-address", FlagScope::Daemon)),
-        default: Some(":10027"),
-        help: "Address to listen on for the metrics page.",
-        expected: "an address like `:10027`, `127.0.0.1:10027` or `[::]:10027`",
-    }
-    TELEMETRY_PATH {
-        key: "web.telemetry_path",
-        flag: Some(("web.telemetry-path", FlagScope::Daemon)),
-        default: Some("/metrics"),
-        help: "Path under which to expose metrics.",
-        expected: "a path like `/metrics`: ASCII, starting with `/`, without spaces, `?`, `#` or `%`, and not `/`, `/-/healthy` or `/-/ready`",
-    }
-    WEB_CONFIG_FILE {
-        key: "web.config_file",
-        flag: Some(("web.config.file", FlagScope::Daemon)),
-        default: None,
-        help: "Web configuration file that turns on TLS and basic authentication; unset: plain HTTP, no authentication.",
-        expected: "the path of a readable web configuration file (YAML, exporter-toolkit format)",
-    }
-    HEADER_READ_TIMEOUT {
-        key: "web.header_read_timeout",
-        flag: None,
-        default: Some("10s"),
-        help: "A client that has not sent its request headers after this long, or a kept-alive connection idle this long, is disconnected.",
-        expected: DURATION,
-    }
-    MAX_CONNECTIONS {
-        key: "web.max_connections",
-        flag: None,
-        default: Some("64"),
-        help: "Connections held open at once.",
-        expected: "a whole number from 1 to 10000",
-    }
-    WRITE_TIMEOUT {
-        key: "web.write_timeout",
-        flag: None,
-        default: Some("30s"),
-        help: "A client that has not read the answers to its requests after this long is disconnected.",
-        expected: DURATION,
-    }
-    REFRESH_INTERVAL {
-        key: "refresh.interval",
-        flag: Some(("refresh.interval", FlagScope::Daemon)),
-        default: Some("5m"),
-        help: "Time between the starts of two refreshes of the IAM data.",
-        expected: DURATION,
-    }
-    REFRESH_TIMEOUT {
-        key: "refresh.timeout",
-        flag: None,
-        default: Some("10m"),
-        help: "A refresh (or a check) that takes longer is abandoned and counted as a `timeout` error.",
-        expected: DURATION,
-    }
-    LOG_LEVEL {
-        key: "log.level",
-        flag: Some(("log.level", FlagScope::Global)),
-        default: Some("info"),
-        help: "Only log messages with this severity or above: debug, info, warn, error.",
-        expected: "one of `debug`, `info`, `warn`, `error`",
-    }
-    LOG_FORMAT {
-        key: "log.format",
-        flag: Some(("log.format", FlagScope::Global)),
-        default: Some("logfmt"),
-        help: "Output format of log messages on standard error: logfmt, json.",
-        expected: "`logfmt` or `json`",
-    }
-    REGION {
-        key: "aws.region",
-        flag: None,
-        default: None,
-        help: "Region for request signing; unset: AWS_REGION, then the profile's region, then us-east-1.",
-        expected: "a region name like `us-east-1`",
-    }
-    USE_FIPS {
-        key: "aws.use_fips",
-        flag: None,
-        default: Some("false"),
-        help: "Use AWS's FIPS 140 endpoints where the service has them (IAM, STS, Organizations, SQS in the US and GovCloud regions).",
-        expected: "`true` or `false`",
-    }
-    ENDPOINT_URL {
-        key: "aws.endpoint_url",
-        flag: None,
-        default: None,
-        help: "Endpoint override, for a local stand-in; unset: AWS_ENDPOINT_URL or the real endpoint.",
-        expected: "a URL starting with `http://` or `https://`",
-    }
-    PROFILE {
-        key: "aws.profile",
-        flag: None,
-        default: None,
-        help: "Named profile of the shared AWS config files; unset: AWS_PROFILE or `default`.",
-        expected: "a profile name",
-    }
-    MAX_ATTEMPTS {
-        key: "aws.max_attempts",
-        flag: None,
-        default: Some("8"),
-        help: "Attempts per AWS request, the first included; throttling and 5xx are retried with back-off.",
-        expected: "a whole number from 1 to 20",
-    }
-    CONNECT_TIMEOUT {
-        key: "aws.connect_timeout",
-        flag: None,
-        default: Some("5s"),
-        help: "Time allowed to open a connection to AWS.",
-        expected: DURATION,
-    }
-    ATTEMPT_TIMEOUT {
-        key: "aws.attempt_timeout",
-        flag: None,
-        default: Some("30s"),
-        help: "Time allowed for one attempt of one AWS request.",
-        expected: DURATION,
-    }
-    MAX_RESPONSE_SIZE {
-        key: "aws.max_response_size",
-        flag: None,
-        default: Some("32MiB"),
-        help: "The largest AWS response read; a larger one fails its request instead of exhausting memory.",
-        expected: "a size like `32MiB` or `64MB`, from 1MiB to 1GiB",
-    }
-    MAX_REQUESTS_PER_SECOND {
-        key: "aws.max_requests_per_second",
-        flag: None,
-        default: Some("0"),
-        help: "Requests per second to one account, retries included; 0: no cap. IAM's limits are per account and shared.",
-        expected: "a whole number from 0 (no cap) to 1000",
-    }
-    SOURCE {
-        key: "collector.source",
-        flag: None,
-        default: Some("api"),
-        help: "Where IAM data comes from: `api` (ListUsers, then ListAccessKeys per user) or `credential-report`.",
-        expected: "`api` or `credential-report`",
-    }
-    CONCURRENCY {
-        key: "collector.concurrency",
-        flag: None,
-        default: Some("4"),
-        help: "Users whose keys are asked for at once (API mode and report confirmations).",
-        expected: "a whole number from 1 to 64",
-    }
-    MAX_USERS {
-        key: "collector.max_users",
-        flag: None,
-        default: Some("10000"),
-        help: "The most users one account's listing may hold; a longer one is a broken or hostile answer (IAM allows 5,000 per account).",
-        expected: "a whole number from 1 to 1000000",
-    }
-    MAX_CONCURRENT_ACCOUNTS {
-        key: "collector.max_concurrent_accounts",
-        flag: None,
-        default: Some("8"),
-        help: "Accounts collected at once; each account refreshes on its own schedule.",
-        expected: "a whole number from 1 to 256",
-    }
-    LAST_USED {
-        key: "collector.last_used",
-        flag: None,
-        default: Some("true"),
-        help: "API mode: collect each key's last use, from the credential report (GetAccessKeyLastUsed for keys it cannot place, or for every active key without a report).",
-        expected: BOOLEAN,
-    }
-    MASK_ACCESS_KEY_IDS {
-        key: "collector.mask_access_key_ids",
-        flag: None,
-        default: Some("false"),
-        help: "Show only the last four characters of access key IDs in labels and output.",
-        expected: BOOLEAN,
-    }
-    KEY_SERIES {
-        key: "collector.key_series",
-        flag: None,
-        default: Some("all"),
-        help: "Per-key series for `all` keys, only for `offenders` (users with more than one active key), or `none`.",
-        expected: "`all`, `offenders` or `none`",
-    }
-    REPORT_MAX_AGE {
-        key: "collector.report_max_age",
-        flag: None,
-        default: Some("4h"),
-        help: "A credential report older than this is generated anew (credential-report mode, and API mode's last use).",
-        expected: DURATION,
-    }
-    REPORT_WAIT {
-        key: "collector.report_wait",
-        flag: None,
-        default: Some("2m"),
-        help: "How long to wait while AWS generates a credential report (credential-report mode, and API mode's last use).",
-        expected: DURATION,
-    }
-    CONFIRM_REPORT_OFFENDERS {
-        key: "collector.confirm_report_offenders",
-        flag: None,
-        default: Some("true"),
-        help: "Credential-report mode: confirm the users the report flags with ListAccessKeys.",
-        expected: BOOLEAN,
-    }
-    EXEMPTION_TAGS {
-        key: "collector.exemption_tags",
-        flag: None,
-        default: Some("true"),
-        help: "Read the exemption tags of users with more than one active key (ListUserTags, one request per such user).",
-        expected: BOOLEAN,
-    }
-    MAX_EXEMPTION {
-        key: "collector.max_exemption",
-        flag: None,
-        default: Some("90d"),
-        help: "The furthest ahead an exemption may expire; a tag beyond it is invalid, a config entry beyond it refused.",
-        expected: "a duration like `30d` or `90d`, from one day to 366 days",
-    }
-    ORGANIZATIONS_ENABLED {
-        key: "organizations.enabled",
-        flag: None,
-        default: Some("false"),
-        help: "Watch every active account of the AWS Organization the credentials can list.",
-        expected: BOOLEAN,
-    }
-    ORGANIZATIONS_ROLE_NAME {
-        key: "organizations.role_name",
-        flag: None,
-        default: Some("iam-key-exporter-audit"),
-        help: "The role assumed in each member account: arn:aws:iam::ACCOUNT:role/ROLE_NAME.",
-        expected: "an IAM role name (letters, digits and `+=,.@_-`, at most 64), optionally with a path like `audit/iam-key-exporter`",
-    }
-    ORGANIZATIONS_EXTERNAL_ID {
-        key: "organizations.external_id",
-        flag: None,
-        default: None,
-        help: "The external ID the member roles' trust policy demands, if any.",
-        expected: "an external ID",
-    }
-    ORGANIZATIONS_INCLUDE_OUS {
-        key: "organizations.include_ous",
-        flag: None,
-        default: None,
-        help: "Only the accounts under these OUs (or roots), nested OUs included; unset: every account.",
-        expected: "a list of OU or root IDs like `ou-ab12-cdef3456` or `r-ab12`",
-    }
-    ORGANIZATIONS_EXCLUDE_ACCOUNTS {
-        key: "organizations.exclude_accounts",
-        flag: None,
-        default: None,
-        help: "Accounts never watched, the management account included if listed.",
-        expected: "a list of 12-digit account IDs",
-    }
-    ORGANIZATIONS_REFRESH_INTERVAL {
-        key: "organizations.refresh_interval",
-        flag: None,
-        default: Some("1h"),
-        help: "Time between two discoveries of the organization's accounts.",
-        expected: DURATION,
-    }
-    EVENTS_SQS_QUEUE_URL {
-        key: "events.sqs_queue_url",
-        flag: None,
-        default: None,
-        help: "The SQS queue IAM change events arrive in (EventBridge, deploy/events/); unset: no events, scheduled refreshes only.",
-        expected: "a queue URL like `https://sqs.us-east-1.amazonaws.com/111111111111/iam-key-exporter-events`",
-    }
-    EVENTS_WAIT_TIME {
-        key: "events.wait_time",
-        flag: None,
-        default: Some("20s"),
-        help: "How long one poll of the queue waits for a message (SQS long polling).",
-        expected: "a duration from `1s` to `20s`, shorter than `aws.attempt_timeout`",
-    }
-    SHARDING_COUNT {
-        key: "sharding.count",
-        flag: None,
-        default: Some("1"),
-        help: "Replicas the watched accounts are spread over, each account watched by exactly one.",
-        expected: "a whole number from 1 to 1000",
-    }
-    SHARDING_INDEX {
-        key: "sharding.index",
-        flag: None,
-        default: Some("0"),
-        help: "This replica's place among them, from 0 (in Kubernetes, the pod's ordinal).",
-        expected: "a whole number from 0 to `sharding.count` - 1",
-    }
+/// What the settings write into: every section, with its fields as the settings' defaults
+/// and the given values make them. The cross-field rules ([`super::validate`]) then turn it
+/// into a [`super::Config`].
+#[derive(Debug, Default)]
+pub(crate) struct Draft {
+    pub web: WebConfig,
+    pub refresh: RefreshConfig,
+    pub log: LogConfig,
+    pub aws: AwsConfig,
+    pub collector: CollectorConfig,
+    pub organizations: OrganizationsConfig,
+    /// `organizations.enabled`: discovery on.
+    pub organizations_enabled: bool,
+    pub events: EventsConfig,
+    /// `events.sqs_queue_url`: events on when given.
+    pub events_queue_url: Option<String>,
+    pub sharding: ShardingConfig,
 }
 
-/// Settings that take a list: a TOML or YAML list, or the items separated by commas.
-pub(crate) const LISTS: &[&Setting] =
-    &[&ORGANIZATIONS_INCLUDE_OUS, &ORGANIZATIONS_EXCLUDE_ACCOUNTS];
-
-/// The keys of one `[[accounts]]` entry, with their help texts.
-pub(crate) const ACCOUNT_KEYS: &[(&str, &str)] = &[
-    (
-        "role_arn",
-        "The role to assume in the account; unset: the default credentials' own account.",
-    ),
-    (
-        "external_id",
-        "The external ID the role's trust policy demands, if any.",
-    ),
-    (
-        "account_id",
-        "The account's 12-digit ID; taken from role_arn when not given.",
-    ),
-    (
-        "name",
-        "A name for the account, shown as `account_name` in `iam_account_info`.",
-    ),
+/// Every section's settings, in the order of the README's table and the example files.
+const SECTIONS: &[&[&Setting]] = &[
+    super::web::SETTINGS,
+    super::refresh::SETTINGS,
+    super::log::SETTINGS,
+    super::aws::SETTINGS,
+    super::collector::SETTINGS,
+    super::organizations::SETTINGS,
+    super::events::SETTINGS,
+    super::sharding::SETTINGS,
 ];
+
+/// Every setting, in the table's order.
+pub(crate) fn all() -> impl Iterator<Item = &'static Setting> {
+    SECTIONS.iter().flat_map(|section| section.iter().copied())
+}
+
+/// No setting needs longer; a bound keeps deadline arithmetic from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
+/// The `expected` of most durations.
+pub(crate) const DURATION: &str =
+    "a duration like `30s`, `5m` or `1h`, greater than zero and at most 30 days";
+/// The `expected` of every boolean.
+pub(crate) const BOOLEAN: &str = "`true` or `false`";
+
+/// A duration greater than zero and at most 30 days.
+pub(crate) fn duration(text: &str) -> Result<Duration, Bad> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|duration| !duration.is_zero() && *duration <= MAX_DURATION)
+        .ok_or(Bad::Whole)
+}
+
+/// A duration of `min` to `max` seconds.
+pub(crate) fn duration_within(text: &str, min: u64, max: u64) -> Result<Duration, Bad> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| (min..=max).contains(&d.as_secs()))
+        .ok_or(Bad::Whole)
+}
+
+/// `true` or `false`, in any case.
+pub(crate) fn boolean(text: &str) -> Result<bool, Bad> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Bad::Whole),
+    }
+}
+
+/// A whole number from `min` to `max`.
+pub(crate) fn whole(text: &str, min: u64, max: u64) -> Result<u64, Bad> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+        .ok_or(Bad::Whole)
+}
+
+/// `32MiB`, `64MB`, `1GiB`, `500KiB` or a number of bytes; from 1 MiB to 1 GiB.
+pub(crate) fn size(text: &str) -> Result<usize, Bad> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| Bad::Whole)?;
+    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(Bad::Whole),
+    };
+    let bytes = number.checked_mul(unit).ok_or(Bad::Whole)?;
+    ((1 << 20)..=(1 << 30))
+        .contains(&bytes)
+        .then_some(bytes as usize)
+        .ok_or(Bad::Whole)
+}
+
+/// A setting without a default: `None` when blank.
+pub(crate) fn optional(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A list's comma-separated items, each checked with `valid`; every invalid item is reported.
+pub(crate) fn list(text: &str, valid: impl Fn(&str) -> bool) -> Result<Vec<String>, Bad> {
+    let items: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let invalid: Vec<String> = items.iter().filter(|item| !valid(item)).cloned().collect();
+    if invalid.is_empty() {
+        Ok(items)
+    } else {
+        Err(Bad::Items(invalid))
+    }
+}
+
+/// One of the named values, in any case.
+pub(crate) fn one_of<T: Copy>(text: &str, values: &[(&str, T)]) -> Result<T, Bad> {
+    values
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+        .map(|(_, value)| *value)
+        .ok_or(Bad::Whole)
+}
+
+/// A URL starting with `http://` or `https://`.
+pub(crate) fn url(text: String) -> Result<String, Bad> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text)
+    } else {
+        Err(Bad::Whole)
+    }
+}
 
 /// The setting with this key.
 pub(crate) fn find(key: &str) -> Option<&'static Setting> {
-    ALL.iter().copied().find(|setting| setting.key == key)
+    all().find(|setting| setting.key == key)
 }
 
 /// The settings table in the README's Markdown, generated so that it cannot drift.
 #[cfg(test)]
 pub(crate) fn markdown_table() -> String {
     let mut out = String::from("| key | flag | default | meaning |\n|---|---|---|---|\n");
-    for setting in ALL {
+    for setting in all() {
         let flag = setting
             .flag_name()
             .map_or(String::new(), |name| format!("`--{name}`"));
@@ -389,7 +248,7 @@ pub(crate) fn markdown_table() -> String {
             setting.help.replace('|', "\\|")
         ));
     }
-    for (key, help) in ACCOUNT_KEYS {
+    for (key, help) in super::accounts::KEYS {
         out.push_str(&format!("| `[[accounts]]` `{key}` | | unset | {help} |\n"));
     }
     for (key, help) in super::exemptions::KEYS {
@@ -406,12 +265,49 @@ mod tests {
     use std::path::Path;
 
     #[test]
+    fn every_default_is_valid_for_its_own_parser() {
+        for setting in all() {
+            if let Some(default) = setting.default {
+                let mut draft = Draft::default();
+                assert_eq!(
+                    (setting.apply)(default, &mut draft),
+                    Ok(()),
+                    "{}",
+                    setting.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lists_report_every_invalid_item() {
+        assert_eq!(
+            list("a, b ,,c", |item| item != "b" && item != "c"),
+            Err(Bad::Items(vec!["b".to_owned(), "c".to_owned()]))
+        );
+        assert_eq!(
+            list(" a , b ", |_| true),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units_within_bounds() {
+        assert_eq!(size("32MiB"), Ok(32 << 20));
+        assert_eq!(size("64MB"), Ok(64_000_000));
+        assert_eq!(size("1GiB"), Ok(1 << 30));
+        assert_eq!(size("2GiB"), Err(Bad::Whole));
+        assert_eq!(size("512KiB"), Err(Bad::Whole));
+        assert_eq!(size("12 parsecs"), Err(Bad::Whole));
+    }
+
+    #[test]
     fn every_key_is_defined_once_and_every_flag_once() {
-        let mut keys: Vec<_> = ALL.iter().map(|s| s.key).collect();
+        let mut keys: Vec<_> = all().map(|s| s.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        assert_eq!(keys.len(), ALL.len(), "a key is defined twice");
-        let mut flags: Vec<_> = ALL.iter().filter_map(|s| s.flag_name()).collect();
+        assert_eq!(keys.len(), all().count(), "a key is defined twice");
+        let mut flags: Vec<_> = all().filter_map(|s| s.flag_name()).collect();
         let count = flags.len();
         flags.sort_unstable();
         flags.dedup();
@@ -421,7 +317,7 @@ mod tests {
     #[test]
     fn environment_variables_are_derived_from_the_key() {
         assert_eq!(
-            REFRESH_INTERVAL.env_var(),
+            super::super::refresh::INTERVAL.env_var(),
             "IAM_KEY_EXPORTER_REFRESH__INTERVAL"
         );
     }
@@ -466,7 +362,7 @@ mod tests {
         ] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             let lines: Vec<&str> = text.lines().map(str::trim).collect();
-            for setting in ALL {
+            for setting in all() {
                 let name = setting.key.rsplit('.').next().unwrap();
                 let value_line = match setting.default {
                     Some(_) => lines
