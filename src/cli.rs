@@ -45,17 +45,6 @@ const MIN_IDLE: &str = "min-idle";
 
 /// The clap command, with every flag from the settings table.
 pub(crate) fn command() -> ClapCommand {
-    let flag = |setting: &'static settings::Setting| {
-        let settings::Flag {
-            name, value_name, ..
-        } = setting.flag.expect("only settings with a flag");
-        let default = setting.default.unwrap_or("unset");
-        Arg::new(name)
-            .long(name)
-            .value_name(value_name)
-            .help(format!("{} [default: {default}]", setting.help))
-            .action(ArgAction::Set)
-    };
     let config_file = Arg::new(CONFIG_FILE)
         .long(CONFIG_FILE)
         .env(CONFIG_FILE_ENV)
@@ -124,6 +113,19 @@ pub(crate) fn command() -> ClapCommand {
         }
     }
     root.subcommand(check).subcommand(remediate)
+}
+
+/// A setting's flag, its help line stating the default.
+fn flag(setting: &'static settings::Setting) -> Arg {
+    let settings::Flag {
+        name, value_name, ..
+    } = setting.flag.expect("only settings with a flag");
+    let default = setting.default.unwrap_or("unset");
+    Arg::new(name)
+        .long(name)
+        .value_name(value_name)
+        .help(format!("{} [default: {default}]", setting.help))
+        .action(ArgAction::Set)
 }
 
 impl Cli {

@@ -251,118 +251,46 @@ impl Refresher {
         let mut shutdown_rx = shutdown.clone();
         loop {
             // A hanging Organizations API must not hold back a shutdown.
-            let refreshed_set = tokio::select! {
+            let (watched, discovered) = tokio::select! {
                 _ = shutdown_rx.wait() => break,
                 refreshed_set = async { this.accounts.lock().await.refresh().await } => refreshed_set,
             };
-            let (watched, discovered) = refreshed_set;
-            let mut retry_soon = false;
-            match discovered {
-                Some(Discovered::Found(count)) => this.metrics.discovery_succeeded(count),
-                Some(Discovered::Failed(err)) => {
-                    tracing::error!(
-                        kind = err.kind.as_str(),
-                        error = %error_chain(&err),
-                        "discovery of the organization's accounts failed; watching the last good list"
-                    );
-                    this.metrics.discovery_failed(err.kind);
-                    retry_soon = running.is_empty();
-                }
-                None => {}
-            }
-            let keys: BTreeMap<String, Watched> =
+            let retry_soon = this.record_discovery(discovered) && running.is_empty();
+            let mut watched: BTreeMap<String, Watched> =
                 watched.into_iter().map(|w| (w.key.clone(), w)).collect();
-            // Gone: closed, suspended, removed or excluded. Its task is stopped and waited for
-            // before everything about the account is forgotten, so nothing it was doing can
-            // publish the account again afterwards.
-            let gone: Vec<String> = running
-                .keys()
-                .filter(|key| !keys.contains_key(*key))
-                .cloned()
+            let tasks = running
+                .iter()
+                .map(|(key, task)| (key.clone(), this.task_state(key, task)))
                 .collect();
-            for key in gone {
-                if let Some(task) = running.remove(&key) {
-                    task.abort();
-                    let _ = task.await;
-                }
-                let target = this
-                    .targets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
-                // An event being applied to the account finishes first, and none after.
-                let _publishing = match &target {
-                    Some(target) => {
-                        let guard = target.publishing.lock().await;
-                        target.forgotten.store(true, Ordering::SeqCst);
-                        Some(guard)
-                    }
-                    None => None,
-                };
-                let id = target
-                    .as_ref()
-                    .and_then(|t| t.source.account_id())
-                    .unwrap_or(key);
-                tracing::info!(account_id = %id, "account no longer watched");
-                this.metrics.forget_account(&id);
+            let plan = plan(&tasks, watched.keys());
+            for key in plan.stop {
+                this.stop_account(&key, running.remove(&key)).await;
             }
-            for (key, watched) in keys {
+            for watched in watched.values() {
                 if let Some(id) = watched.source.account_id() {
                     this.metrics.init_account(&id);
                 }
-                let existing = this
-                    .targets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&key)
-                    .cloned();
-                let alive = running.get(&key).is_some_and(|task| !task.is_finished());
-                if let Some(target) = existing.filter(|_| alive) {
-                    // Renamed or moved in the organization since the last discovery.
-                    *target.named.lock().unwrap_or_else(|e| e.into_inner()) =
-                        (watched.name, watched.ou_path);
-                    target.publish_info(&this.metrics);
+            }
+            for key in plan.keep {
+                let Some(watched) = watched.remove(&key) else {
                     continue;
-                }
-                if running.contains_key(&key) {
-                    tracing::error!(account = %key, "an account's refresh task ended; starting it again");
-                }
-                let target = Arc::new(Target {
-                    source: watched.source,
-                    succeeded_once: AtomicBool::new(false),
-                    named: std::sync::Mutex::new((watched.name, watched.ou_path)),
-                    publishing: tokio::sync::Mutex::new(()),
-                    event_reads: Default::default(),
-                    forgotten: AtomicBool::new(false),
-                });
-                target.publish_info(&this.metrics);
-                this.targets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone(), target.clone());
-                let handle = tokio::spawn(account_loop(
-                    this.clone(),
-                    target,
-                    refreshed.clone(),
-                    shutdown.clone(),
-                ));
-                running.insert(key, handle);
+                };
+                this.rename_account(&key, watched);
+            }
+            for key in &plan.restart {
+                tracing::error!(account = %key, "an account's refresh task ended; starting it again");
+            }
+            for key in plan.start.into_iter().chain(plan.restart) {
+                let Some(watched) = watched.remove(&key) else {
+                    continue;
+                };
+                let task = this.start_account(&key, watched, &refreshed, &shutdown);
+                running.insert(key, task);
             }
             // The discovery's own metrics, an empty shard's readiness: render now.
             refreshed.notify_one();
-            let Some(every) = this.accounts.lock().await.discovery_interval() else {
-                shutdown_rx.wait().await;
+            if !this.wait_for_discovery(retry_soon, &mut shutdown_rx).await {
                 break;
-            };
-            // A first discovery that failed has no list to fall back on: try again soon.
-            let every = if retry_soon {
-                every.min(FIRST_DISCOVERY_RETRY)
-            } else {
-                every
-            };
-            tokio::select! {
-                _ = shutdown_rx.wait() => break,
-                () = tokio::time::sleep(every) => {}
             }
         }
         for (_, task) in running {
@@ -375,6 +303,179 @@ impl Refresher {
         }
         let _ = renderer.await;
     }
+
+    /// Counts and logs a discovery's outcome; whether it failed.
+    fn record_discovery(&self, discovered: Option<Discovered>) -> bool {
+        match discovered {
+            Some(Discovered::Found(count)) => {
+                self.metrics.discovery_succeeded(count);
+                false
+            }
+            Some(Discovered::Failed(err)) => {
+                tracing::error!(
+                    kind = err.kind.as_str(),
+                    error = %error_chain(&err),
+                    "discovery of the organization's accounts failed; watching the last good list"
+                );
+                self.metrics.discovery_failed(err.kind);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an account's task runs (and its target is there to rename).
+    fn task_state(&self, key: &str, task: &tokio::task::JoinHandle<()>) -> TaskState {
+        let known = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(key);
+        if known && !task.is_finished() {
+            TaskState::Running
+        } else {
+            TaskState::Ended
+        }
+    }
+
+    /// Gone: closed, suspended, removed or excluded. Its task is stopped and waited for before
+    /// everything about the account is forgotten, so nothing it was doing can publish the
+    /// account again afterwards.
+    async fn stop_account(&self, key: &str, task: Option<tokio::task::JoinHandle<()>>) {
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        let target = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        // An event being applied to the account finishes first, and none after.
+        let _publishing = match &target {
+            Some(target) => {
+                let guard = target.publishing.lock().await;
+                target.forgotten.store(true, Ordering::SeqCst);
+                Some(guard)
+            }
+            None => None,
+        };
+        let id = target
+            .as_ref()
+            .and_then(|t| t.source.account_id())
+            .unwrap_or_else(|| key.to_owned());
+        tracing::info!(account_id = %id, "account no longer watched");
+        self.metrics.forget_account(&id);
+    }
+
+    /// Renamed or moved in the organization since the last discovery.
+    fn rename_account(&self, key: &str, watched: Watched) {
+        let target = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(target) = target {
+            *target.named.lock().unwrap_or_else(|e| e.into_inner()) =
+                (watched.name, watched.ou_path);
+            target.publish_info(&self.metrics);
+        }
+    }
+
+    /// A new target for the account, and its task.
+    fn start_account(
+        self: &Arc<Self>,
+        key: &str,
+        watched: Watched,
+        refreshed: &Arc<Notify>,
+        shutdown: &Shutdown,
+    ) -> tokio::task::JoinHandle<()> {
+        let target = Arc::new(Target {
+            source: watched.source,
+            succeeded_once: AtomicBool::new(false),
+            named: std::sync::Mutex::new((watched.name, watched.ou_path)),
+            publishing: tokio::sync::Mutex::new(()),
+            event_reads: Default::default(),
+            forgotten: AtomicBool::new(false),
+        });
+        target.publish_info(&self.metrics);
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), target.clone());
+        tokio::spawn(account_loop(
+            self.clone(),
+            target,
+            refreshed.clone(),
+            shutdown.clone(),
+        ))
+    }
+
+    /// Sleeps until the next discovery; `false` when it is time to stop instead (a shutdown,
+    /// or a fixed list that is never discovered again).
+    async fn wait_for_discovery(&self, retry_soon: bool, shutdown: &mut Shutdown) -> bool {
+        let Some(every) = self.accounts.lock().await.discovery_interval() else {
+            shutdown.wait().await;
+            return false;
+        };
+        // A first discovery that failed has no list to fall back on: try again soon.
+        let every = if retry_soon {
+            every.min(FIRST_DISCOVERY_RETRY)
+        } else {
+            every
+        };
+        tokio::select! {
+            _ = shutdown.wait() => false,
+            () = tokio::time::sleep(every) => true,
+        }
+    }
+}
+
+/// An account task, as the plan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskState {
+    /// Refreshing on its schedule.
+    Running,
+    /// Ended, which it never should (a panic): started again if still watched.
+    Ended,
+}
+
+/// What to do with the account tasks when the accounts to watch are known anew.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Plan {
+    /// Running but no longer watched: stopped, then forgotten.
+    stop: Vec<String>,
+    /// Running and still watched: their names and OU paths updated.
+    keep: Vec<String>,
+    /// Watched and without a task: started.
+    start: Vec<String>,
+    /// Watched, but the task ended: started again.
+    restart: Vec<String>,
+}
+
+/// The watched-accounts diff: the tasks there are against the accounts to watch, by key.
+fn plan<'a>(
+    tasks: &BTreeMap<String, TaskState>,
+    watched: impl Iterator<Item = &'a String>,
+) -> Plan {
+    let watched: std::collections::BTreeSet<&String> = watched.collect();
+    let mut plan = Plan {
+        stop: tasks
+            .keys()
+            .filter(|key| !watched.contains(key))
+            .cloned()
+            .collect(),
+        ..Plan::default()
+    };
+    for key in watched {
+        match tasks.get(key) {
+            Some(TaskState::Running) => plan.keep.push(key.clone()),
+            Some(TaskState::Ended) => plan.restart.push(key.clone()),
+            None => plan.start.push(key.clone()),
+        }
+    }
+    plan
 }
 
 /// One account's schedule: refresh, then wait until `refresh.interval` after its start.
@@ -418,5 +519,75 @@ async fn render(this: Arc<Refresher>, refreshed: Arc<Notify>, mut shutdown: Shut
             _ = shutdown.wait() => return,
             () = tokio::time::sleep(RENDER_GAP) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks(entries: &[(&str, TaskState)]) -> BTreeMap<String, TaskState> {
+        entries
+            .iter()
+            .map(|(key, state)| ((*key).to_owned(), *state))
+            .collect()
+    }
+
+    fn keys(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|key| (*key).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_first_list_starts_every_account() {
+        let plan = plan(&tasks(&[]), keys(&["a", "b"]).iter());
+        assert_eq!(
+            plan,
+            Plan {
+                start: keys(&["a", "b"]),
+                ..Plan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_gone_account_is_stopped_a_new_one_started_and_the_rest_kept() {
+        let running = tasks(&[("a", TaskState::Running), ("b", TaskState::Running)]);
+        let plan = plan(&running, keys(&["b", "c"]).iter());
+        assert_eq!(
+            plan,
+            Plan {
+                stop: keys(&["a"]),
+                keep: keys(&["b"]),
+                start: keys(&["c"]),
+                restart: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn an_ended_task_of_a_watched_account_is_restarted_and_of_a_gone_one_stopped() {
+        let running = tasks(&[("a", TaskState::Ended), ("b", TaskState::Ended)]);
+        let plan = plan(&running, keys(&["a"]).iter());
+        assert_eq!(
+            plan,
+            Plan {
+                stop: keys(&["b"]),
+                restart: keys(&["a"]),
+                ..Plan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_list_stops_everything() {
+        let running = tasks(&[("a", TaskState::Running)]);
+        let plan = plan(&running, keys(&[]).iter());
+        assert_eq!(
+            plan,
+            Plan {
+                stop: keys(&["a"]),
+                ..Plan::default()
+            }
+        );
     }
 }
