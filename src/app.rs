@@ -5,7 +5,7 @@
 //! [`Application::build`] binds the port (a taken port fails at once) and sets up the AWS
 //! clients and metrics; [`Application::run`] starts the refresh loop and the server and
 //! returns when `shutdown` completes and the server has drained. Tests bind port 0 and read
-//! [`Application::local_addr`]. [`audit`] is the one-shot `check`.
+//! [`Application::local_addr`]. [`audit()`] is the one-shot `check`.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //!
 //! - `collect`: the audit (one collection per account) and the questions asked of its
 //!   [`Findings`] (offenders, violations, exemptions, the verdict).
-//! - `policy`: the control's remediation policy: the [`policy::plan`] for one user (which key to
+//! - `policy`: the control's remediation policy: the `plan` for one user (which key to
 //!   keep, which to deactivate, or why a person must choose) and the advice per key.
 //! - `render`: the table and the JSON of `check`, shell quoting of the commands, escaping of
 //!   what the endpoint sent before it reaches a terminal.

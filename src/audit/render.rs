@@ -178,8 +178,8 @@ pub(crate) fn exemption_json(exemption: &Exemption, now: i64) -> Value {
 }
 
 impl Findings {
-    /// The JSON document of `check --output json`.
-    /// [`Findings::to_json`] as text, unsafe characters escaped ([`json_text`]).
+    /// The JSON document of `check --output json`: [`Findings::to_json`] as text, unsafe
+    /// characters escaped (`json_text`).
     pub fn to_json_text(&self) -> String {
         json_text(&self.to_json())
     }
