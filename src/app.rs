@@ -5,7 +5,7 @@
 //! [`Application::build`] binds the port (a taken port fails at once) and sets up the AWS
 //! clients and metrics; [`Application::run`] starts the refresh loop and the server and
 //! returns when `shutdown` completes and the server has drained. Tests bind port 0 and read
-//! [`Application::local_addr`]. [`audit`] is the one-shot `check`.
+//! [`Application::local_addr`]. [`audit()`] is the one-shot `check`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,14 +16,13 @@ use aws_sdk_iam::config::SharedCredentialsProvider;
 use tokio::net::TcpListener;
 
 use crate::accounts;
+use crate::audit::{self, CheckError, Findings, Options as RemediateOptions, Remediation};
 use crate::aws::Uncounted;
-use crate::check::{self, CheckError, Findings};
 use crate::config::{Config, ConfigError, KeyError};
 use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
 use crate::refresh::{Events, Refresher};
-use crate::remediate::{self, Options as RemediateOptions, Remediation};
 use crate::server;
 
 /// Everything that can end the program with an error; [`Error::exit_code`] is the one map
@@ -230,7 +229,7 @@ pub async fn audit(config: &Config) -> Result<Findings, Error> {
     let sources = accounts::watched(config, Arc::new(Uncounted), None)
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
-    Ok(check::run(&sources, config.refresh.timeout).await?)
+    Ok(audit::run(&sources, config.refresh.timeout).await?)
 }
 
 /// `remediate`: the audit of `check`, then the remediation of what it found.
@@ -238,6 +237,6 @@ pub async fn remediate(config: &Config, options: RemediateOptions) -> Result<Rem
     let sources = accounts::watched(config, Arc::new(Uncounted), None)
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
-    let findings = check::run(&sources, config.refresh.timeout).await?;
-    Ok(remediate::run(&sources, &findings, options, config.collector.max_exemption).await)
+    let findings = audit::run(&sources, config.refresh.timeout).await?;
+    Ok(audit::remediate(&sources, &findings, options, config.collector.max_exemption).await)
 }

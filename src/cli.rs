@@ -10,10 +10,9 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command as ClapCommand};
 
-use crate::check::OutputFormat;
+use crate::audit::{Options as RemediateOptions, OutputFormat};
 use crate::config::settings::{self, FlagScope};
 use crate::config::{Overrides, CONFIG_FILE_ENV};
-use crate::remediate::Options as RemediateOptions;
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -153,7 +152,7 @@ impl Cli {
                     min_idle: sub
                         .get_one::<std::time::Duration>(MIN_IDLE)
                         .copied()
-                        .unwrap_or(crate::check::MIN_IDLE),
+                        .unwrap_or(crate::audit::MIN_IDLE),
                     output: sub
                         .get_one::<String>(OUTPUT)
                         .and_then(|name| OutputFormat::parse(name))
@@ -272,7 +271,7 @@ mod tests {
         assert!(!options.apply);
         assert_eq!(
             options.min_idle,
-            crate::check::MIN_IDLE,
+            crate::audit::MIN_IDLE,
             "`24h`, as --help says"
         );
         let cli = Cli::parse_from([

@@ -26,8 +26,10 @@
 //! 7. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
 //! 8. `server`: the HTTP server that hands out the pre-rendered body.
 //! 9. `refresh`: the loop that ties sources to the exposition, and the consumer of IAM change
-//!    events; `check`: the one-shot audit.
-//! 10. `remediate`: the control's remediation, planned from a `check` and, when asked, applied.
+//!    events.
+//! 10. `audit`: the one-shot audit of `check` (collect, the remediation policy, the table and
+//!     the JSON) and `remediate`, the control's remediation planned from it and, when asked,
+//!     applied.
 //! 11. `cli` and `telemetry`: the command line and logging.
 //! 12. `app`: builds all of the above from a config and runs it; its [`Error`] is the one
 //!     type `main` maps to an exit code.
@@ -35,8 +37,8 @@
 mod accounts;
 mod app;
 mod arn;
+mod audit;
 mod aws;
-mod check;
 mod cli;
 mod clock;
 mod config;
@@ -46,7 +48,6 @@ mod error;
 mod exposition;
 mod health;
 mod refresh;
-mod remediate;
 mod server;
 mod shutdown;
 mod snapshot;
@@ -54,7 +55,8 @@ mod source;
 pub mod telemetry;
 
 pub use app::{audit, remediate, Application, Error};
-pub use check::{Findings, OutputFormat};
+pub use audit::{Findings, OutputFormat};
+pub use audit::{Options as RemediateOptions, Remediation};
 pub use cli::{Cli, Command};
 pub use config::{
     AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, EventsConfig, ExemptionConfig,
@@ -62,4 +64,3 @@ pub use config::{
     UserMatch, WebConfig,
 };
 pub use diagnostics::Problem;
-pub use remediate::{Options as RemediateOptions, Remediation};

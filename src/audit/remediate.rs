@@ -19,31 +19,21 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::aws::{AwsError, Iam};
-use crate::check::{
-    self, cell, exemption_json, plan, shell_quote, unhonoured, write_columns, Findings, Human,
-    OutputFormat, Plan,
+use super::policy::{plan, Human, Plan};
+use super::render::{
+    cell, deactivate_command, exemption_json, json_text, shell_quote, unhonoured, write_columns,
 };
+use super::{Findings, Options, OutputFormat, Remediation};
+use crate::aws::{AwsError, Iam};
 use crate::clock::{rfc3339, seconds};
 use crate::controls::ONE_ACTIVE_KEY;
 use crate::error::error_chain;
 use crate::snapshot::{AccessKey, Exemption, ExemptionSource, KeyStatus, User};
 use crate::source::{tag_exemption, Source};
-
-/// What `remediate` was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Make the planned changes; without it nothing is written.
-    pub apply: bool,
-    /// A key used or created more recently than this is never deactivated.
-    pub min_idle: Duration,
-    /// Table or JSON.
-    pub output: OutputFormat,
-}
 
 /// What to do about one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,14 +83,6 @@ pub(crate) struct UserPlan {
     outcome: Option<Outcome>,
     /// The keys as listed after applying.
     after: Vec<AccessKey>,
-}
-
-/// The whole run.
-#[derive(Debug)]
-pub struct Remediation {
-    users: Vec<UserPlan>,
-    options: Options,
-    checked_at: SystemTime,
 }
 
 /// Re-reads one user's keys, with the last use of each active key; `None` when the user is gone.
@@ -221,36 +203,7 @@ pub(crate) async fn run(
 /// writer deactivated `keep` between that list and the update), the keys this run deactivated
 /// are made active again, and the report says so.
 async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome, Vec<AccessKey>) {
-    let mut failure = None;
-    let mut deactivated = Vec::new();
-    for key in others {
-        match reread(iam, user, false).await {
-            Ok(Some(keys))
-                if keys
-                    .iter()
-                    .any(|k| k.id == keep && k.status == KeyStatus::Active) => {}
-            Ok(_) => {
-                failure = Some(format!(
-                    "{keep}, the key to keep, is no longer active: someone else changed the \
-                     user, so {key} was left as it is"
-                ));
-                break;
-            }
-            Err(err) => {
-                failure = Some(format!(
-                    "listing the keys before {key}: {}",
-                    error_chain(&err)
-                ));
-                break;
-            }
-        }
-        if let Err(err) = iam.deactivate_access_key(user, key).await {
-            failure = Some(format!("deactivating {key}: {}", error_chain(&err)));
-            break;
-        }
-        deactivated.push(key.clone());
-        tracing::info!(user, access_key_id = %key, "access key deactivated");
-    }
+    let (mut failure, deactivated) = deactivate(iam, user, keep, others).await;
     let mut after = match reread(iam, user, false).await {
         Ok(keys) => keys.unwrap_or_default(),
         Err(err) => {
@@ -263,22 +216,7 @@ async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome
     };
     let none_active = !after.iter().any(|key| key.status == KeyStatus::Active);
     if none_active && !deactivated.is_empty() {
-        let mut undone = Vec::new();
-        for key in &deactivated {
-            match iam.reactivate_access_key(user, key).await {
-                Ok(()) => {
-                    tracing::warn!(user, access_key_id = %key, "no active key was left after \
-                        this run's change (someone else deactivated the key to keep): the key \
-                        was made active again");
-                    undone.push(key.clone());
-                }
-                Err(err) => {
-                    tracing::error!(user, access_key_id = %key, error = %error_chain(&err),
-                        "no active key is left, and the key this run deactivated could not be \
-                         made active again: reactivate it by hand")
-                }
-            }
-        }
+        let undone = reactivate(iam, user, &deactivated).await;
         if let Ok(Some(keys)) = reread(iam, user, false).await {
             after = keys;
         }
@@ -292,6 +230,77 @@ async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome
             }
         ));
     }
+    let outcome = compare(&after, keep, others, failure);
+    (outcome, after)
+}
+
+/// Makes each of `others` inactive in turn, listing the keys right before each to see that
+/// `keep` is still active; stops at the first problem. Returns that problem, if any, and the
+/// keys this run deactivated.
+async fn deactivate(
+    iam: &Iam,
+    user: &str,
+    keep: &str,
+    others: &[String],
+) -> (Option<String>, Vec<String>) {
+    let mut deactivated = Vec::new();
+    for key in others {
+        let stop = match reread(iam, user, false).await {
+            Ok(Some(keys))
+                if keys
+                    .iter()
+                    .any(|k| k.id == keep && k.status == KeyStatus::Active) =>
+            {
+                None
+            }
+            Ok(_) => Some(format!(
+                "{keep}, the key to keep, is no longer active: someone else changed the \
+                 user, so {key} was left as it is"
+            )),
+            Err(err) => Some(format!(
+                "listing the keys before {key}: {}",
+                error_chain(&err)
+            )),
+        };
+        if stop.is_some() {
+            return (stop, deactivated);
+        }
+        if let Err(err) = iam.deactivate_access_key(user, key).await {
+            let stop = format!("deactivating {key}: {}", error_chain(&err));
+            return (Some(stop), deactivated);
+        }
+        deactivated.push(key.clone());
+        tracing::info!(user, access_key_id = %key, "access key deactivated");
+    }
+    (None, deactivated)
+}
+
+/// Makes `deactivated` active again, when a racing writer left the user with no active key;
+/// returns the keys that were.
+async fn reactivate(iam: &Iam, user: &str, deactivated: &[String]) -> Vec<String> {
+    let mut undone = Vec::new();
+    for key in deactivated {
+        match iam.reactivate_access_key(user, key).await {
+            Ok(()) => {
+                tracing::warn!(user, access_key_id = %key, "no active key was left after \
+                    this run's change (someone else deactivated the key to keep): the key \
+                    was made active again");
+                undone.push(key.clone());
+            }
+            Err(err) => {
+                tracing::error!(user, access_key_id = %key, error = %error_chain(&err),
+                    "no active key is left, and the key this run deactivated could not be \
+                     made active again: reactivate it by hand")
+            }
+        }
+    }
+    undone
+}
+
+/// What the keys IAM lists `after` applying say of the plan: `keep` active, every one of
+/// `others` inactive (or gone), at most one key active. Otherwise the `failure` met on the way,
+/// or, with none, a mismatch naming what IAM lists.
+fn compare(after: &[AccessKey], keep: &str, others: &[String], failure: Option<String>) -> Outcome {
     let status = |id: &str| after.iter().find(|key| key.id == id).map(|key| key.status);
     let active = after
         .iter()
@@ -309,19 +318,18 @@ async fn apply(iam: &Iam, user: &str, keep: &str, others: &[String]) -> (Outcome
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let outcome = match (planned, failure) {
+    match (planned, failure) {
         (true, _) => Outcome::Done,
         (false, Some(failure)) => Outcome::Failed(failure),
         (false, None) => Outcome::Mismatch(format!("IAM now lists {}", listed())),
-    };
-    (outcome, after)
+    }
 }
 
 /// The commands a person would type for a planned deactivation: each key, then the check.
 fn commands(user: &str, others: &[String]) -> Vec<String> {
     let mut commands: Vec<String> = others
         .iter()
-        .map(|key| check::deactivate_command(user, key))
+        .map(|key| deactivate_command(user, key))
         .collect();
     if let Some(user) = shell_quote(user) {
         commands.push(format!("aws iam list-access-keys --user-name={user}"));
@@ -401,7 +409,7 @@ impl Remediation {
     pub fn render(&self) -> String {
         match self.options.output {
             OutputFormat::Table => self.to_table(),
-            OutputFormat::Json => format!("{}\n", crate::check::json_text(&self.to_json())),
+            OutputFormat::Json => format!("{}\n", json_text(&self.to_json())),
         }
     }
 
