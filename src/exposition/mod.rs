@@ -1,6 +1,7 @@
 //! Exposition: the exporter's own registry and health metrics, the rendering of published
 //! snapshots into the `/metrics` body ([`snapshots`]), and [`Published`], where the refresh
-//! loop leaves the body for the server.
+//! loop leaves the body for the server. Every family's name, HELP text, type and labels are
+//! defined once, in the [`catalogue`], which the README's metrics table is generated from.
 //!
 //! No global registry: [`Metrics`] owns one and registers the exporter's health metrics in
 //! [`Metrics::new`]. The per-user and per-key series are not kept as metric vectors: they are
@@ -10,6 +11,7 @@
 //! 100,000-user account costs no per-series objects. The body is rendered (and gzipped) once
 //! per refresh, not per scrape: a scrape only copies a reference to bytes already made.
 
+mod catalogue;
 mod snapshots;
 
 use std::borrow::Cow;
@@ -19,8 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
 
 use crate::aws::{ErrorKind, RequestObserver};
@@ -57,36 +58,14 @@ impl Published {
     /// read at each scrape like the process metrics: a poll or an ignored message shows at
     /// once, not at the next render.
     pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
-        let events = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_events_total",
-                "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
-            ),
-            &["event", "outcome"],
-        )?;
-        let lag = Histogram::with_opts(
-            HistogramOpts::new(
-                "iam_exporter_event_lag_seconds",
-                "Time from an applied event's CloudTrail time to the body that shows its effect: EventBridge's delivery, the queue, the re-read and the render.",
-            )
-            .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
-        )?;
-        let bursts = prometheus::IntCounter::new(
-            "iam_exporter_event_bursts_total",
-            "Bursts of queue messages handled together (what was waiting, drained for up to a second).",
-        )?;
-        let rereads = prometheus::IntCounter::new(
-            "iam_exporter_event_rereads_total",
-            "Users read again for events: one per user and burst, however many of the burst's events name it.",
-        )?;
-        let poll_success = IntGauge::new(
-            "iam_exporter_events_poll_success",
-            "Whether the last poll of the events queue succeeded (1) or failed (0).",
-        )?;
-        let backlog = IntGauge::new(
-            "iam_exporter_events_queue_messages",
-            "Messages waiting in the events queue (SQS ApproximateNumberOfMessages), read about once a minute.",
-        )?;
+        let events = catalogue::EVENTS.int_counter_vec()?;
+        let lag = catalogue::EVENT_LAG.histogram(vec![
+            0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+        ])?;
+        let bursts = catalogue::EVENT_BURSTS.int_counter()?;
+        let rereads = catalogue::EVENT_REREADS.int_counter()?;
+        let poll_success = catalogue::EVENTS_POLL_SUCCESS.int_gauge()?;
+        let backlog = catalogue::EVENTS_QUEUE_MESSAGES.int_gauge()?;
         self.live.register(Box::new(events.clone()))?;
         self.live.register(Box::new(lag.clone()))?;
         self.live.register(Box::new(bursts.clone()))?;
@@ -285,13 +264,7 @@ impl Metrics {
         let registry = Registry::new();
         let every = humantime::format_duration(interval).to_string();
 
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "iam_exporter_build_info",
-                "A metric with a constant '1' value labeled by version, revision and rustversion of iam-key-exporter.",
-            ),
-            &["version", "revision", "rustversion"],
-        )?;
+        let build_info = catalogue::BUILD_INFO.int_gauge_vec()?;
         build_info
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
@@ -299,82 +272,19 @@ impl Metrics {
                 option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
             ])
             .set(1);
-        let interval_gauge = IntGauge::new(
-            "iam_exporter_refresh_interval_seconds",
-            "Configured time between two refreshes of the IAM data.",
-        )?;
+        let interval_gauge = catalogue::REFRESH_INTERVAL.int_gauge()?;
         interval_gauge.set(interval.as_secs() as i64);
-        let refresh_success = IntGaugeVec::new(
-            Opts::new(
-                "iam_exporter_refresh_success",
-                "Whether the last refresh of the account's IAM data succeeded (1) or failed (0).",
-            ),
-            &["account_id"],
-        )?;
-        let last_refresh_success = GaugeVec::new(
-            Opts::new(
-                "iam_exporter_last_refresh_success_timestamp_seconds",
-                "Unix time of the account's last successful refresh.",
-            ),
-            &["account_id"],
-        )?;
-        let refresh_duration = GaugeVec::new(
-            Opts::new(
-                "iam_exporter_refresh_duration_seconds",
-                "How long the account's last refresh took, successful or not.",
-            ),
-            &["account_id"],
-        )?;
-        let refresh_errors = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_refresh_errors_total",
-                "Failed refreshes of the account's IAM data, by kind of failure.",
-            ),
-            &["account_id", "kind"],
-        )?;
-        let report_fallbacks = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_credential_report_fallbacks_total",
-                "Refreshes that could not have the credential report they wanted, by why (the failure's kind: throttled, as for GenerateCredentialReport's 409 LimitExceeded, timeout, service...) and what they served instead: older_report (the one AWS still has; iam_exporter_data_timestamp_seconds is its time), api (credential-report mode read the users through the API), per_key (API mode asked each active key's last use).",
-            ),
-            &["account_id", "reason", "served"],
-        )?;
-        let aws_requests = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_aws_requests_total",
-                "AWS API requests made by the exporter, by operation and outcome (success or the kind of failure), after the SDK's retries.",
-            ),
-            &["operation", "outcome"],
-        )?;
-        let aws_attempts = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_aws_attempts_total",
-                "Attempts of AWS API requests, each retry counted, by operation and outcome (success or the kind of failure): throttling shows here before it fails a refresh.",
-            ),
-            &["operation", "outcome"],
-        )?;
-        let discovery_success = IntGauge::new(
-            "iam_exporter_discovery_success",
-            "Whether the last discovery of the AWS Organization's accounts succeeded (1) or failed (0); after a failure the last good list of accounts is kept.",
-        )?;
-        let discovery_accounts = IntGauge::new(
-            "iam_exporter_discovery_accounts",
-            "Accounts the last successful discovery found to watch (active, included, not excluded).",
-        )?;
-        let discovery_errors = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_discovery_errors_total",
-                "Failed discoveries of the AWS Organization's accounts, by kind of failure.",
-            ),
-            &["kind"],
-        )?;
-        let account_info = GaugeVec::new(
-            Opts::new(
-                "iam_account_info",
-                "Always 1, for every watched account: its name (from AWS Organizations, or `name` in [[accounts]]) and organizational unit path, to join on account_id.",
-            ),
-            &["account_id", "account_name", "ou_path"],
-        )?;
+        let refresh_success = catalogue::REFRESH_SUCCESS.int_gauge_vec()?;
+        let last_refresh_success = catalogue::LAST_REFRESH_SUCCESS.gauge_vec()?;
+        let refresh_duration = catalogue::REFRESH_DURATION.gauge_vec()?;
+        let refresh_errors = catalogue::REFRESH_ERRORS.int_counter_vec()?;
+        let report_fallbacks = catalogue::REPORT_FALLBACKS.int_counter_vec()?;
+        let aws_requests = catalogue::AWS_REQUESTS.int_counter_vec()?;
+        let aws_attempts = catalogue::AWS_ATTEMPTS.int_counter_vec()?;
+        let discovery_success = catalogue::DISCOVERY_SUCCESS.int_gauge()?;
+        let discovery_accounts = catalogue::DISCOVERY_ACCOUNTS.int_gauge()?;
+        let discovery_errors = catalogue::DISCOVERY_ERRORS.int_counter_vec()?;
+        let account_info = catalogue::ACCOUNT_INFO.gauge_vec()?;
         let snapshots = SnapshotFamilies::new(&every, key_ids);
 
         registry.register(Box::new(build_info))?;
