@@ -3,8 +3,8 @@
 //! loop leaves the body for the server. Every family's name, HELP text, type and labels are
 //! defined once, in the [`catalogue`], which the README's metrics table is generated from.
 //!
-//! No global registry: [`Metrics`] owns one and registers the exporter's health metrics in
-//! [`Metrics::new`]. The per-user and per-key series are not kept as metric vectors: they are
+//! No global registry: [`Metrics`] owns one, and each of its parts ([`health_metrics`], one
+//! per concern) registers its own families in it. The per-user and per-key series are not kept as metric vectors: they are
 //! written straight from the latest snapshot of each account into the body, in the same text
 //! format the crate's encoder writes (a test holds the two to the same output), so a user or
 //! key that disappears from IAM disappears from the next body with nothing to clean up, and a
@@ -12,21 +12,21 @@
 //! per refresh, not per scrape: a scrape only copies a reference to bytes already made.
 
 mod catalogue;
+mod health_metrics;
 mod snapshots;
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use prometheus::{
-    Encoder, GaugeVec, Histogram, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
-};
+use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aws::{ErrorKind, RequestObserver};
-use crate::clock::seconds_f64;
-use crate::snapshot::{AccountSnapshot, FallbackServed};
+use crate::snapshot::AccountSnapshot;
+pub(crate) use health_metrics::EventMetrics;
+use health_metrics::{AccountInfo, AwsMetrics, DiscoveryMetrics, RefreshMetrics};
 use snapshots::SnapshotFamilies;
 
 /// What the server sends: the body the refresh loop rendered last, after the exporter's own
@@ -58,28 +58,7 @@ impl Published {
     /// read at each scrape like the process metrics: a poll or an ignored message shows at
     /// once, not at the next render.
     pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
-        let events = catalogue::EVENTS.int_counter_vec()?;
-        let lag = catalogue::EVENT_LAG.histogram(vec![
-            0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-        ])?;
-        let bursts = catalogue::EVENT_BURSTS.int_counter()?;
-        let rereads = catalogue::EVENT_REREADS.int_counter()?;
-        let poll_success = catalogue::EVENTS_POLL_SUCCESS.int_gauge()?;
-        let backlog = catalogue::EVENTS_QUEUE_MESSAGES.int_gauge()?;
-        self.live.register(Box::new(events.clone()))?;
-        self.live.register(Box::new(lag.clone()))?;
-        self.live.register(Box::new(bursts.clone()))?;
-        self.live.register(Box::new(rereads.clone()))?;
-        self.live.register(Box::new(poll_success.clone()))?;
-        self.live.register(Box::new(backlog.clone()))?;
-        Ok(EventMetrics {
-            events,
-            bursts,
-            rereads,
-            lag,
-            poll_success,
-            backlog,
-        })
+        EventMetrics::register(&self.live)
     }
 
     /// Replaces the served body.
@@ -196,61 +175,15 @@ impl KeyIdDisplay {
     }
 }
 
-/// The events consumer's metrics.
-#[derive(Clone)]
-pub(crate) struct EventMetrics {
-    events: IntCounterVec,
-    bursts: prometheus::IntCounter,
-    rereads: prometheus::IntCounter,
-    lag: Histogram,
-    poll_success: IntGauge,
-    backlog: IntGauge,
-}
-
-impl EventMetrics {
-    /// One event, by name and outcome.
-    pub(crate) fn event(&self, name: &str, outcome: &str) {
-        self.events.with_label_values(&[name, outcome]).inc();
-    }
-
-    /// A burst of messages handled together, naming `users` users (each read again once).
-    pub(crate) fn burst(&self, users: usize) {
-        self.bursts.inc();
-        self.rereads.inc_by(users as u64);
-    }
-
-    /// The time from an event to the body that shows it.
-    pub(crate) fn lag(&self, seconds: f64) {
-        self.lag.observe(seconds.max(0.0));
-    }
-
-    /// Whether the last poll succeeded.
-    pub(crate) fn polled(&self, ok: bool) {
-        self.poll_success.set(i64::from(ok));
-    }
-
-    /// Messages waiting in the queue.
-    pub(crate) fn backlog(&self, messages: u64) {
-        self.backlog.set(messages.min(i64::MAX as u64) as i64);
-    }
-}
-
-/// The exporter's metrics.
+/// The exporter's metrics: the health metrics, one part per concern, each registering its
+/// own families in the registry, and the snapshots' families, written at each render.
 pub(crate) struct Metrics {
     registry: Registry,
-    refresh_success: IntGaugeVec,
-    last_refresh_success: GaugeVec,
-    refresh_duration: GaugeVec,
-    refresh_errors: IntCounterVec,
-    report_fallbacks: IntCounterVec,
-    aws_requests: IntCounterVec,
-    aws_attempts: IntCounterVec,
-    discovery_success: IntGauge,
-    discovery_accounts: IntGauge,
-    discovery_errors: IntCounterVec,
-    account_info: GaugeVec,
-    /// The labels each account's info series has now, to remove it when they change.
-    info_labels: std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>,
+    refresh: RefreshMetrics,
+    aws: AwsMetrics,
+    /// Registered only when discovery is on ([`Metrics::enable_discovery`]).
+    discovery: DiscoveryMetrics,
+    account_info: AccountInfo,
     snapshots: SnapshotFamilies,
 }
 
@@ -263,70 +196,23 @@ impl Metrics {
     ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let every = humantime::format_duration(interval).to_string();
-
-        let build_info = catalogue::BUILD_INFO.int_gauge_vec()?;
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("BUILD_GIT_REVISION").unwrap_or("unknown"),
-                option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
-            ])
-            .set(1);
-        let interval_gauge = catalogue::REFRESH_INTERVAL.int_gauge()?;
-        interval_gauge.set(interval.as_secs() as i64);
-        let refresh_success = catalogue::REFRESH_SUCCESS.int_gauge_vec()?;
-        let last_refresh_success = catalogue::LAST_REFRESH_SUCCESS.gauge_vec()?;
-        let refresh_duration = catalogue::REFRESH_DURATION.gauge_vec()?;
-        let refresh_errors = catalogue::REFRESH_ERRORS.int_counter_vec()?;
-        let report_fallbacks = catalogue::REPORT_FALLBACKS.int_counter_vec()?;
-        let aws_requests = catalogue::AWS_REQUESTS.int_counter_vec()?;
-        let aws_attempts = catalogue::AWS_ATTEMPTS.int_counter_vec()?;
-        let discovery_success = catalogue::DISCOVERY_SUCCESS.int_gauge()?;
-        let discovery_accounts = catalogue::DISCOVERY_ACCOUNTS.int_gauge()?;
-        let discovery_errors = catalogue::DISCOVERY_ERRORS.int_counter_vec()?;
-        let account_info = catalogue::ACCOUNT_INFO.gauge_vec()?;
-        let snapshots = SnapshotFamilies::new(&every, key_ids);
-
-        registry.register(Box::new(build_info))?;
-        registry.register(Box::new(interval_gauge))?;
-        registry.register(Box::new(refresh_success.clone()))?;
-        registry.register(Box::new(last_refresh_success.clone()))?;
-        registry.register(Box::new(refresh_duration.clone()))?;
-        registry.register(Box::new(refresh_errors.clone()))?;
-        registry.register(Box::new(report_fallbacks.clone()))?;
-        registry.register(Box::new(aws_requests.clone()))?;
-        registry.register(Box::new(aws_attempts.clone()))?;
-        registry.register(Box::new(account_info.clone()))?;
-
+        health_metrics::register_build_info(&registry)?;
         Ok(Metrics {
+            refresh: RefreshMetrics::register(&registry, interval)?,
+            aws: AwsMetrics::register(&registry)?,
+            discovery: DiscoveryMetrics::new()?,
+            account_info: AccountInfo::register(&registry)?,
+            snapshots: SnapshotFamilies::new(&every, key_ids),
             registry,
-            refresh_success,
-            last_refresh_success,
-            refresh_duration,
-            refresh_errors,
-            report_fallbacks,
-            aws_requests,
-            aws_attempts,
-            discovery_success,
-            discovery_accounts,
-            discovery_errors,
-            account_info,
-            info_labels: Default::default(),
-            snapshots,
         })
     }
 
     /// Makes every error kind of an account visible at zero, so that `rate()` and alerts see
     /// the first failure as an increase.
     pub(crate) fn init_account(&self, account_id: &str) {
-        for kind in ErrorKind::REFRESH_KINDS {
-            self.refresh_errors
-                .with_label_values(&[account_id, kind.as_str()]);
-        }
+        self.refresh.init_account(account_id);
     }
 
-    /// Records a successful refresh and publishes its snapshot, replacing the account's last
-    /// one whole: what is no longer in IAM is no longer served.
     /// Which keys get series of their own.
     pub(crate) fn with_key_series(mut self, level: crate::config::KeySeries) -> Self {
         self.snapshots.key_series = level;
@@ -335,15 +221,7 @@ impl Metrics {
 
     /// Starts exporting the discovery's own metrics (only when discovery is on).
     pub(crate) fn enable_discovery(&self) -> Result<(), prometheus::Error> {
-        for kind in ErrorKind::REFRESH_KINDS {
-            self.discovery_errors.with_label_values(&[kind.as_str()]);
-        }
-        self.registry
-            .register(Box::new(self.discovery_success.clone()))?;
-        self.registry
-            .register(Box::new(self.discovery_accounts.clone()))?;
-        self.registry
-            .register(Box::new(self.discovery_errors.clone()))
+        self.discovery.register(&self.registry)
     }
 
     /// The account's latest published snapshot.
@@ -358,99 +236,42 @@ impl Metrics {
 
     /// A discovery found `accounts` accounts to watch.
     pub(crate) fn discovery_succeeded(&self, accounts: usize) {
-        self.discovery_success.set(1);
-        self.discovery_accounts.set(accounts as i64);
+        self.discovery.succeeded(accounts);
     }
 
     /// A discovery failed; the last good list is kept.
     pub(crate) fn discovery_failed(&self, kind: ErrorKind) {
-        self.discovery_success.set(0);
-        self.discovery_errors
-            .with_label_values(&[kind.as_str()])
-            .inc();
+        self.discovery.failed(kind);
     }
 
     /// Names the account for people: `iam_account_info`.
     pub(crate) fn account_info(&self, account_id: &str, name: &str, ou_path: &str) {
-        let mut labels = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
-        let new = (name.to_owned(), ou_path.to_owned());
-        if let Some(old) = labels.insert(account_id.to_owned(), new) {
-            let _ = self
-                .account_info
-                .remove_label_values(&[account_id, &old.0, &old.1]);
-        }
-        self.account_info
-            .with_label_values(&[account_id, name, ou_path])
-            .set(1.0);
+        self.account_info.set(account_id, name, ou_path);
     }
 
     /// Stops exporting anything about an account that is no longer watched (closed, removed
     /// from the organization, excluded): its data and its health series disappear.
     pub(crate) fn forget_account(&self, account_id: &str) {
         self.snapshots.forget(account_id);
-        let _ = self.refresh_success.remove_label_values(&[account_id]);
-        let _ = self.last_refresh_success.remove_label_values(&[account_id]);
-        let _ = self.refresh_duration.remove_label_values(&[account_id]);
-        for kind in ErrorKind::REFRESH_KINDS {
-            let _ = self
-                .refresh_errors
-                .remove_label_values(&[account_id, kind.as_str()]);
-            for served in FallbackServed::ALL {
-                let _ = self.report_fallbacks.remove_label_values(&[
-                    account_id,
-                    kind.as_str(),
-                    served.as_str(),
-                ]);
-            }
-        }
-        let old = self
-            .info_labels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(account_id);
-        if let Some((name, path)) = old {
-            let _ = self
-                .account_info
-                .remove_label_values(&[account_id, &name, &path]);
-        }
+        self.refresh.forget(account_id);
+        self.account_info.forget(account_id);
     }
 
+    /// Records a successful refresh and publishes its snapshot, replacing the account's last
+    /// one whole: what is no longer in IAM is no longer served.
     pub(crate) fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
-        let account = snapshot.account_id.as_str();
-        self.init_account(account);
-        self.refresh_success.with_label_values(&[account]).set(1);
-        self.last_refresh_success
-            .with_label_values(&[account])
-            .set(seconds_f64(SystemTime::now()));
-        self.refresh_duration
-            .with_label_values(&[account])
-            .set(took.as_secs_f64());
-        if let Some(fallback) = snapshot.report_fallback {
-            self.report_fallbacks
-                .with_label_values(&[account, fallback.reason, fallback.served.as_str()])
-                .inc();
-        }
+        self.refresh.succeeded(&snapshot, took);
         self.snapshots.publish(snapshot);
     }
 
     /// Records a failed refresh; the account's last snapshot stays published.
     pub(crate) fn refresh_failed(&self, account_id: &str, kind: ErrorKind, took: Duration) {
-        self.init_account(account_id);
-        self.refresh_success.with_label_values(&[account_id]).set(0);
-        self.refresh_duration
-            .with_label_values(&[account_id])
-            .set(took.as_secs_f64());
-        self.refresh_errors
-            .with_label_values(&[account_id, kind.as_str()])
-            .inc();
+        self.refresh.failed(account_id, kind, took);
     }
 
     /// Counts AWS requests for the sources.
     pub(crate) fn request_observer(&self) -> Arc<dyn RequestObserver> {
-        Arc::new(RequestCounter {
-            requests: self.aws_requests.clone(),
-            attempts: self.aws_attempts.clone(),
-        })
+        self.aws.observer()
     }
 
     /// Renders the health metrics and the snapshots to the text format, and compresses it.
@@ -463,27 +284,11 @@ impl Metrics {
     }
 }
 
-/// Counts requests into `iam_exporter_aws_requests_total` and their attempts into
-/// `iam_exporter_aws_attempts_total`.
-struct RequestCounter {
-    requests: IntCounterVec,
-    attempts: IntCounterVec,
-}
-
-impl RequestObserver for RequestCounter {
-    fn observe(&self, operation: &'static str, outcome: &'static str) {
-        self.requests.with_label_values(&[operation, outcome]).inc();
-    }
-
-    fn attempt(&self, operation: &str, outcome: &'static str) {
-        self.attempts.with_label_values(&[operation, outcome]).inc();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::{AccessKey, KeyStatus, User};
+    use std::time::SystemTime;
 
     /// An account's snapshot at a fixed time; shared with `snapshots`' tests.
     pub(super) fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
