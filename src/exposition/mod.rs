@@ -1,31 +1,32 @@
 //! Exposition: the exporter's own registry and health metrics, the rendering of published
 //! snapshots into the `/metrics` body ([`snapshots`]), and [`Published`], where the refresh
-//! loop leaves the body for the server.
+//! loop leaves the body for the server. Every family's name, HELP text, type and labels are
+//! defined once, in the [`catalogue`], which the README's metrics table is generated from.
 //!
-//! No global registry: [`Metrics`] owns one and registers the exporter's health metrics in
-//! [`Metrics::new`]. The per-user and per-key series are not kept as metric vectors: they are
+//! No global registry: [`Metrics`] owns one, and each of its parts ([`health_metrics`], one
+//! per concern) registers its own families in it. The per-user and per-key series are not kept as metric vectors: they are
 //! written straight from the latest snapshot of each account into the body, in the same text
 //! format the crate's encoder writes (a test holds the two to the same output), so a user or
 //! key that disappears from IAM disappears from the next body with nothing to clean up, and a
 //! 100,000-user account costs no per-series objects. The body is rendered (and gzipped) once
 //! per refresh, not per scrape: a scrape only copies a reference to bytes already made.
 
+mod catalogue;
+mod health_metrics;
 mod snapshots;
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
-};
+use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aws::{ErrorKind, RequestObserver};
-use crate::clock::seconds_f64;
-use crate::snapshot::{AccountSnapshot, FallbackServed};
+use crate::snapshot::AccountSnapshot;
+pub(crate) use health_metrics::EventMetrics;
+use health_metrics::{AccountInfo, AwsMetrics, DiscoveryMetrics, RefreshMetrics};
 use snapshots::SnapshotFamilies;
 
 /// What the server sends: the body the refresh loop rendered last, after the exporter's own
@@ -57,50 +58,7 @@ impl Published {
     /// read at each scrape like the process metrics: a poll or an ignored message shows at
     /// once, not at the next render.
     pub(crate) fn enable_events(&self) -> Result<EventMetrics, prometheus::Error> {
-        let events = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_events_total",
-                "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
-            ),
-            &["event", "outcome"],
-        )?;
-        let lag = Histogram::with_opts(
-            HistogramOpts::new(
-                "iam_exporter_event_lag_seconds",
-                "Time from an applied event's CloudTrail time to the body that shows its effect: EventBridge's delivery, the queue, the re-read and the render.",
-            )
-            .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
-        )?;
-        let bursts = prometheus::IntCounter::new(
-            "iam_exporter_event_bursts_total",
-            "Bursts of queue messages handled together (what was waiting, drained for up to a second).",
-        )?;
-        let rereads = prometheus::IntCounter::new(
-            "iam_exporter_event_rereads_total",
-            "Users read again for events: one per user and burst, however many of the burst's events name it.",
-        )?;
-        let poll_success = IntGauge::new(
-            "iam_exporter_events_poll_success",
-            "Whether the last poll of the events queue succeeded (1) or failed (0).",
-        )?;
-        let backlog = IntGauge::new(
-            "iam_exporter_events_queue_messages",
-            "Messages waiting in the events queue (SQS ApproximateNumberOfMessages), read about once a minute.",
-        )?;
-        self.live.register(Box::new(events.clone()))?;
-        self.live.register(Box::new(lag.clone()))?;
-        self.live.register(Box::new(bursts.clone()))?;
-        self.live.register(Box::new(rereads.clone()))?;
-        self.live.register(Box::new(poll_success.clone()))?;
-        self.live.register(Box::new(backlog.clone()))?;
-        Ok(EventMetrics {
-            events,
-            bursts,
-            rereads,
-            lag,
-            poll_success,
-            backlog,
-        })
+        EventMetrics::register(&self.live)
     }
 
     /// Replaces the served body.
@@ -217,61 +175,15 @@ impl KeyIdDisplay {
     }
 }
 
-/// The events consumer's metrics.
-#[derive(Clone)]
-pub(crate) struct EventMetrics {
-    events: IntCounterVec,
-    bursts: prometheus::IntCounter,
-    rereads: prometheus::IntCounter,
-    lag: Histogram,
-    poll_success: IntGauge,
-    backlog: IntGauge,
-}
-
-impl EventMetrics {
-    /// One event, by name and outcome.
-    pub(crate) fn event(&self, name: &str, outcome: &str) {
-        self.events.with_label_values(&[name, outcome]).inc();
-    }
-
-    /// A burst of messages handled together, naming `users` users (each read again once).
-    pub(crate) fn burst(&self, users: usize) {
-        self.bursts.inc();
-        self.rereads.inc_by(users as u64);
-    }
-
-    /// The time from an event to the body that shows it.
-    pub(crate) fn lag(&self, seconds: f64) {
-        self.lag.observe(seconds.max(0.0));
-    }
-
-    /// Whether the last poll succeeded.
-    pub(crate) fn polled(&self, ok: bool) {
-        self.poll_success.set(i64::from(ok));
-    }
-
-    /// Messages waiting in the queue.
-    pub(crate) fn backlog(&self, messages: u64) {
-        self.backlog.set(messages.min(i64::MAX as u64) as i64);
-    }
-}
-
-/// The exporter's metrics.
+/// The exporter's metrics: the health metrics, one part per concern, each registering its
+/// own families in the registry, and the snapshots' families, written at each render.
 pub(crate) struct Metrics {
     registry: Registry,
-    refresh_success: IntGaugeVec,
-    last_refresh_success: GaugeVec,
-    refresh_duration: GaugeVec,
-    refresh_errors: IntCounterVec,
-    report_fallbacks: IntCounterVec,
-    aws_requests: IntCounterVec,
-    aws_attempts: IntCounterVec,
-    discovery_success: IntGauge,
-    discovery_accounts: IntGauge,
-    discovery_errors: IntCounterVec,
-    account_info: GaugeVec,
-    /// The labels each account's info series has now, to remove it when they change.
-    info_labels: std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>,
+    refresh: RefreshMetrics,
+    aws: AwsMetrics,
+    /// Registered only when discovery is on ([`Metrics::enable_discovery`]).
+    discovery: DiscoveryMetrics,
+    account_info: AccountInfo,
     snapshots: SnapshotFamilies,
 }
 
@@ -284,139 +196,23 @@ impl Metrics {
     ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let every = humantime::format_duration(interval).to_string();
-
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "iam_exporter_build_info",
-                "A metric with a constant '1' value labeled by version, revision and rustversion of iam-key-exporter.",
-            ),
-            &["version", "revision", "rustversion"],
-        )?;
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("BUILD_GIT_REVISION").unwrap_or("unknown"),
-                option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
-            ])
-            .set(1);
-        let interval_gauge = IntGauge::new(
-            "iam_exporter_refresh_interval_seconds",
-            "Configured time between two refreshes of the IAM data.",
-        )?;
-        interval_gauge.set(interval.as_secs() as i64);
-        let refresh_success = IntGaugeVec::new(
-            Opts::new(
-                "iam_exporter_refresh_success",
-                "Whether the last refresh of the account's IAM data succeeded (1) or failed (0).",
-            ),
-            &["account_id"],
-        )?;
-        let last_refresh_success = GaugeVec::new(
-            Opts::new(
-                "iam_exporter_last_refresh_success_timestamp_seconds",
-                "Unix time of the account's last successful refresh.",
-            ),
-            &["account_id"],
-        )?;
-        let refresh_duration = GaugeVec::new(
-            Opts::new(
-                "iam_exporter_refresh_duration_seconds",
-                "How long the account's last refresh took, successful or not.",
-            ),
-            &["account_id"],
-        )?;
-        let refresh_errors = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_refresh_errors_total",
-                "Failed refreshes of the account's IAM data, by kind of failure.",
-            ),
-            &["account_id", "kind"],
-        )?;
-        let report_fallbacks = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_credential_report_fallbacks_total",
-                "Refreshes that could not have the credential report they wanted, by why (the failure's kind: throttled, as for GenerateCredentialReport's 409 LimitExceeded, timeout, service...) and what they served instead: older_report (the one AWS still has; iam_exporter_data_timestamp_seconds is its time), api (credential-report mode read the users through the API), per_key (API mode asked each active key's last use).",
-            ),
-            &["account_id", "reason", "served"],
-        )?;
-        let aws_requests = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_aws_requests_total",
-                "AWS API requests made by the exporter, by operation and outcome (success or the kind of failure), after the SDK's retries.",
-            ),
-            &["operation", "outcome"],
-        )?;
-        let aws_attempts = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_aws_attempts_total",
-                "Attempts of AWS API requests, each retry counted, by operation and outcome (success or the kind of failure): throttling shows here before it fails a refresh.",
-            ),
-            &["operation", "outcome"],
-        )?;
-        let discovery_success = IntGauge::new(
-            "iam_exporter_discovery_success",
-            "Whether the last discovery of the AWS Organization's accounts succeeded (1) or failed (0); after a failure the last good list of accounts is kept.",
-        )?;
-        let discovery_accounts = IntGauge::new(
-            "iam_exporter_discovery_accounts",
-            "Accounts the last successful discovery found to watch (active, included, not excluded).",
-        )?;
-        let discovery_errors = IntCounterVec::new(
-            Opts::new(
-                "iam_exporter_discovery_errors_total",
-                "Failed discoveries of the AWS Organization's accounts, by kind of failure.",
-            ),
-            &["kind"],
-        )?;
-        let account_info = GaugeVec::new(
-            Opts::new(
-                "iam_account_info",
-                "Always 1, for every watched account: its name (from AWS Organizations, or `name` in [[accounts]]) and organizational unit path, to join on account_id.",
-            ),
-            &["account_id", "account_name", "ou_path"],
-        )?;
-        let snapshots = SnapshotFamilies::new(&every, key_ids);
-
-        registry.register(Box::new(build_info))?;
-        registry.register(Box::new(interval_gauge))?;
-        registry.register(Box::new(refresh_success.clone()))?;
-        registry.register(Box::new(last_refresh_success.clone()))?;
-        registry.register(Box::new(refresh_duration.clone()))?;
-        registry.register(Box::new(refresh_errors.clone()))?;
-        registry.register(Box::new(report_fallbacks.clone()))?;
-        registry.register(Box::new(aws_requests.clone()))?;
-        registry.register(Box::new(aws_attempts.clone()))?;
-        registry.register(Box::new(account_info.clone()))?;
-
+        health_metrics::register_build_info(&registry)?;
         Ok(Metrics {
+            refresh: RefreshMetrics::register(&registry, interval)?,
+            aws: AwsMetrics::register(&registry)?,
+            discovery: DiscoveryMetrics::new()?,
+            account_info: AccountInfo::register(&registry)?,
+            snapshots: SnapshotFamilies::new(&every, key_ids),
             registry,
-            refresh_success,
-            last_refresh_success,
-            refresh_duration,
-            refresh_errors,
-            report_fallbacks,
-            aws_requests,
-            aws_attempts,
-            discovery_success,
-            discovery_accounts,
-            discovery_errors,
-            account_info,
-            info_labels: Default::default(),
-            snapshots,
         })
     }
 
     /// Makes every error kind of an account visible at zero, so that `rate()` and alerts see
     /// the first failure as an increase.
     pub(crate) fn init_account(&self, account_id: &str) {
-        for kind in ErrorKind::REFRESH_KINDS {
-            self.refresh_errors
-                .with_label_values(&[account_id, kind.as_str()]);
-        }
+        self.refresh.init_account(account_id);
     }
 
-    /// Records a successful refresh and publishes its snapshot, replacing the account's last
-    /// one whole: what is no longer in IAM is no longer served.
     /// Which keys get series of their own.
     pub(crate) fn with_key_series(mut self, level: crate::config::KeySeries) -> Self {
         self.snapshots.key_series = level;
@@ -425,15 +221,7 @@ impl Metrics {
 
     /// Starts exporting the discovery's own metrics (only when discovery is on).
     pub(crate) fn enable_discovery(&self) -> Result<(), prometheus::Error> {
-        for kind in ErrorKind::REFRESH_KINDS {
-            self.discovery_errors.with_label_values(&[kind.as_str()]);
-        }
-        self.registry
-            .register(Box::new(self.discovery_success.clone()))?;
-        self.registry
-            .register(Box::new(self.discovery_accounts.clone()))?;
-        self.registry
-            .register(Box::new(self.discovery_errors.clone()))
+        self.discovery.register(&self.registry)
     }
 
     /// The account's latest published snapshot.
@@ -448,99 +236,42 @@ impl Metrics {
 
     /// A discovery found `accounts` accounts to watch.
     pub(crate) fn discovery_succeeded(&self, accounts: usize) {
-        self.discovery_success.set(1);
-        self.discovery_accounts.set(accounts as i64);
+        self.discovery.succeeded(accounts);
     }
 
     /// A discovery failed; the last good list is kept.
     pub(crate) fn discovery_failed(&self, kind: ErrorKind) {
-        self.discovery_success.set(0);
-        self.discovery_errors
-            .with_label_values(&[kind.as_str()])
-            .inc();
+        self.discovery.failed(kind);
     }
 
     /// Names the account for people: `iam_account_info`.
     pub(crate) fn account_info(&self, account_id: &str, name: &str, ou_path: &str) {
-        let mut labels = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
-        let new = (name.to_owned(), ou_path.to_owned());
-        if let Some(old) = labels.insert(account_id.to_owned(), new) {
-            let _ = self
-                .account_info
-                .remove_label_values(&[account_id, &old.0, &old.1]);
-        }
-        self.account_info
-            .with_label_values(&[account_id, name, ou_path])
-            .set(1.0);
+        self.account_info.set(account_id, name, ou_path);
     }
 
     /// Stops exporting anything about an account that is no longer watched (closed, removed
     /// from the organization, excluded): its data and its health series disappear.
     pub(crate) fn forget_account(&self, account_id: &str) {
         self.snapshots.forget(account_id);
-        let _ = self.refresh_success.remove_label_values(&[account_id]);
-        let _ = self.last_refresh_success.remove_label_values(&[account_id]);
-        let _ = self.refresh_duration.remove_label_values(&[account_id]);
-        for kind in ErrorKind::REFRESH_KINDS {
-            let _ = self
-                .refresh_errors
-                .remove_label_values(&[account_id, kind.as_str()]);
-            for served in FallbackServed::ALL {
-                let _ = self.report_fallbacks.remove_label_values(&[
-                    account_id,
-                    kind.as_str(),
-                    served.as_str(),
-                ]);
-            }
-        }
-        let old = self
-            .info_labels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(account_id);
-        if let Some((name, path)) = old {
-            let _ = self
-                .account_info
-                .remove_label_values(&[account_id, &name, &path]);
-        }
+        self.refresh.forget(account_id);
+        self.account_info.forget(account_id);
     }
 
+    /// Records a successful refresh and publishes its snapshot, replacing the account's last
+    /// one whole: what is no longer in IAM is no longer served.
     pub(crate) fn refresh_succeeded(&self, snapshot: Arc<AccountSnapshot>, took: Duration) {
-        let account = snapshot.account_id.as_str();
-        self.init_account(account);
-        self.refresh_success.with_label_values(&[account]).set(1);
-        self.last_refresh_success
-            .with_label_values(&[account])
-            .set(seconds_f64(SystemTime::now()));
-        self.refresh_duration
-            .with_label_values(&[account])
-            .set(took.as_secs_f64());
-        if let Some(fallback) = snapshot.report_fallback {
-            self.report_fallbacks
-                .with_label_values(&[account, fallback.reason, fallback.served.as_str()])
-                .inc();
-        }
+        self.refresh.succeeded(&snapshot, took);
         self.snapshots.publish(snapshot);
     }
 
     /// Records a failed refresh; the account's last snapshot stays published.
     pub(crate) fn refresh_failed(&self, account_id: &str, kind: ErrorKind, took: Duration) {
-        self.init_account(account_id);
-        self.refresh_success.with_label_values(&[account_id]).set(0);
-        self.refresh_duration
-            .with_label_values(&[account_id])
-            .set(took.as_secs_f64());
-        self.refresh_errors
-            .with_label_values(&[account_id, kind.as_str()])
-            .inc();
+        self.refresh.failed(account_id, kind, took);
     }
 
     /// Counts AWS requests for the sources.
     pub(crate) fn request_observer(&self) -> Arc<dyn RequestObserver> {
-        Arc::new(RequestCounter {
-            requests: self.aws_requests.clone(),
-            attempts: self.aws_attempts.clone(),
-        })
+        self.aws.observer()
     }
 
     /// Renders the health metrics and the snapshots to the text format, and compresses it.
@@ -553,27 +284,11 @@ impl Metrics {
     }
 }
 
-/// Counts requests into `iam_exporter_aws_requests_total` and their attempts into
-/// `iam_exporter_aws_attempts_total`.
-struct RequestCounter {
-    requests: IntCounterVec,
-    attempts: IntCounterVec,
-}
-
-impl RequestObserver for RequestCounter {
-    fn observe(&self, operation: &'static str, outcome: &'static str) {
-        self.requests.with_label_values(&[operation, outcome]).inc();
-    }
-
-    fn attempt(&self, operation: &str, outcome: &'static str) {
-        self.attempts.with_label_values(&[operation, outcome]).inc();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::{AccessKey, KeyStatus, User};
+    use std::time::SystemTime;
 
     /// An account's snapshot at a fixed time; shared with `snapshots`' tests.
     pub(super) fn snapshot(account: &str, users: Vec<User>) -> Arc<AccountSnapshot> {
