@@ -18,12 +18,13 @@
 //!    `diagnostics` (the one problem type of both configuration paths and the bounded,
 //!    nesting-guarded read of the files an operator names).
 //! 3. `config`: flags, environment and file layered into one validated [`Config`]; every
-//!    setting is defined once in its `settings` table.
+//!    setting is defined once, as one unit in the file of its section.
 //! 4. `aws`: SDK set-up and the IAM/STS calls, each counted and its errors classified into a
 //!    fixed set of kinds.
 //! 5. `source`: turns one account's IAM state into a snapshot (API mode or credential report).
 //! 6. `accounts`: the set of watched accounts, one source each.
-//! 7. `exposition`: the registry, health metrics and the rendering of snapshots into the body.
+//! 7. `exposition`: the metric catalogue (every family's name, help, type and labels, once),
+//!    the health metrics one struct per concern, and the rendering of snapshots into the body.
 //! 8. `server`: the HTTP server that hands out the pre-rendered body.
 //! 9. `refresh`: the loop that ties sources to the exposition, and the consumer of IAM change
 //!    events.
