@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::settings::{
-    boolean, duration, duration_within, one_of, whole, Setting, BOOLEAN, DURATION,
+    boolean, duration, duration_within, list, one_of, whole, Setting, BOOLEAN, DURATION,
 };
 
 /// What is collected.
@@ -36,6 +36,12 @@ pub struct CollectorConfig {
     pub exemption_tags: bool,
     /// The furthest ahead an exemption may expire.
     pub max_exemption: Duration,
+    /// Look up who created the active keys of users with more than one (CloudTrail's
+    /// `LookupEvents`, once per key), for the alerts, the dashboard and `check`.
+    pub key_creators: bool,
+    /// The principals whose new keys are routine (the rotation automation): role or user ARNs;
+    /// a key made by one of them, or by its user, raises no note.
+    pub rotation_principals: Vec<String>,
 }
 
 /// Where IAM data comes from.
@@ -230,6 +236,44 @@ pub(crate) const MAX_EXEMPTION: Setting = Setting {
 };
 
 /// The section's settings, in the order of the README's table and the example files.
+pub(crate) const KEY_CREATORS: Setting = Setting {
+    key: "collector.key_creators",
+    flag: None,
+    default: Some("true"),
+    help: "Look up who created each active key of a user with more than one (CloudTrail LookupEvents, once per key, at most 2 a second per account); off by itself where the permission is missing.",
+    expected: BOOLEAN,
+    list: false,
+    apply: |text, d| {
+        d.collector.key_creators = boolean(text)?;
+        Ok(())
+    },
+};
+
+pub(crate) const ROTATION_PRINCIPALS: Setting = Setting {
+    key: "collector.rotation_principals",
+    flag: None,
+    default: None,
+    help: "The rotation automation: role or user ARNs whose new keys are routine (no `created by someone else` note); unset: only a user's own keys are.",
+    expected: "a list of IAM role or user ARNs like `arn:aws:iam::123456789012:role/key-rotation`",
+    list: true,
+    apply: |text, d| {
+        d.collector.rotation_principals = list(text, is_principal_arn)?;
+        Ok(())
+    },
+};
+
+/// An IAM role or user ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`, `...:user/NAME`).
+fn is_principal_arn(arn: &str) -> bool {
+    crate::arn::split_iam_arn(arn).is_some_and(|(_, resource)| {
+        ["role/", "user/"].iter().any(|kind| {
+            resource
+                .strip_prefix(kind)
+                .and_then(|rest| rest.rsplit('/').next())
+                .is_some_and(crate::arn::is_user_name)
+        })
+    })
+}
+
 pub(crate) const SETTINGS: &[&Setting] = &[
     &SOURCE,
     &CONCURRENCY,
@@ -243,6 +287,8 @@ pub(crate) const SETTINGS: &[&Setting] = &[
     &CONFIRM_REPORT_OFFENDERS,
     &EXEMPTION_TAGS,
     &MAX_EXEMPTION,
+    &KEY_CREATORS,
+    &ROTATION_PRINCIPALS,
 ];
 
 impl SourceKind {
@@ -261,4 +307,29 @@ impl KeySeries {
         ("offenders", KeySeries::Offenders),
         ("none", KeySeries::None),
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_principals_are_role_or_user_arns() {
+        for arn in [
+            "arn:aws:iam::123456789012:role/key-rotation",
+            "arn:aws:iam::123456789012:role/automation/key-rotation",
+            "arn:aws-us-gov:iam::123456789012:user/rotator",
+        ] {
+            assert!(is_principal_arn(arn), "{arn}");
+        }
+        for arn in [
+            "arn:aws:sts::123456789012:assumed-role/key-rotation/session",
+            "arn:aws:iam::123456789012:group/admins",
+            "arn:aws:iam::123456789012:role/",
+            "key-rotation",
+            "arn:aws:iam::123456789012:role/has space",
+        ] {
+            assert!(!is_principal_arn(arn), "{arn}");
+        }
+    }
 }
