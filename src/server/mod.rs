@@ -36,7 +36,7 @@ use crate::config::WebConfig;
 use crate::exposition::Published;
 use crate::health::Readiness;
 use conn::{Guarded, Slots};
-pub(crate) use web_config::{WebConfigError, WebSecurity};
+pub(crate) use web_config::WebSecurity;
 
 /// The exposition format's content type.
 pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -22,6 +22,8 @@ use tokio_rustls::rustls::{
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::diagnostics::Problem;
+
 /// `client_auth_type`, with the meanings Go's `crypto/tls` gives these names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClientAuth {
@@ -79,22 +81,13 @@ pub(crate) struct TlsSettings {
     pub(crate) max_version: Version,
 }
 
-/// Why a TLS configuration cannot be built, with the key of the web config file it concerns.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub(crate) struct TlsError {
-    /// The key of `tls_server_config` at fault.
-    pub(crate) key: &'static str,
-    pub(crate) message: String,
-}
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Builds the server's rustls configuration. HTTP/1.1 is the only protocol offered by ALPN:
 /// the server speaks nothing else.
-pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, Problem> {
     let provider = provider();
     let versions: Vec<&'static SupportedProtocolVersion> = [
         (Version::Tls12, &rustls::version::TLS12),
@@ -106,18 +99,22 @@ pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, 
     .collect();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|err| TlsError {
-            key: "min_version",
-            message: format!("rustls refuses these protocol versions: {err}"),
+        .map_err(|err| {
+            Problem::new(
+                "tls_server_config.min_version",
+                format!("rustls refuses these protocol versions: {err}"),
+            )
         })?;
     let mut roots = RootCertStore::empty();
     for (index, ca) in settings.client_cas.iter().flatten().enumerate() {
-        roots.add(ca.clone()).map_err(|err| TlsError {
-            key: "client_ca_file",
-            message: format!(
-                "certificate {} of the client CA is not a usable CA certificate: {err}",
-                index + 1
-            ),
+        roots.add(ca.clone()).map_err(|err| {
+            Problem::new(
+                "tls_server_config.client_ca_file",
+                format!(
+                    "certificate {} of the client CA is not a usable CA certificate: {err}",
+                    index + 1
+                ),
+            )
         })?;
     }
     let hints = roots.subjects();
@@ -138,9 +135,11 @@ pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, 
             } else {
                 builder
             };
-            Some(builder.build().map_err(|err| TlsError {
-                key: "client_ca_file",
-                message: format!("cannot verify client certificates with this CA: {err}"),
+            Some(builder.build().map_err(|err| {
+                Problem::new(
+                    "tls_server_config.client_ca_file",
+                    format!("cannot verify client certificates with this CA: {err}"),
+                )
             })?)
         }
     };
@@ -150,12 +149,14 @@ pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, 
     };
     let mut config = builder
         .with_single_cert(settings.chain, settings.key)
-        .map_err(|err| TlsError {
-            key: "key_file",
-            message: format!(
+        .map_err(|err| {
+            Problem::new(
+                "tls_server_config.key_file",
+                format!(
                 "the key does not fit the certificate, or rustls cannot use it: {err}; give the \
                  private key of the first certificate of `cert_file`"
             ),
+            )
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -36,9 +36,8 @@ use tokio_rustls::rustls::ServerConfig;
 
 use super::auth::{self, Users, Verifier};
 use super::tls::{self, ClientAuth, TlsSettings, Version};
-
-/// The largest web config file read; inline certificates make a few kilobytes.
-const MAX_FILE_SIZE: u64 = 1024 * 1024;
+use crate::config::ConfigError;
+use crate::diagnostics::{read_bounded, read_config_text, Problem, Problems, Shape, MAX_FILE_SIZE};
 
 /// How often, at most, the files are looked at for changes.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -105,26 +104,11 @@ const EXTRA_HEADERS: &[(&str, &[&str])] = &[
     ("Content-Security-Policy", &[]),
 ];
 
-/// One problem with one key of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    /// Dotted key, e.g. `tls_server_config.min_version`.
-    pub(crate) key: String,
-    /// What is wrong and what would be right.
-    pub(crate) message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}`: {}", self.key, self.message)
-    }
-}
-
 /// Why a web config file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WebConfigError {
-    /// The file itself cannot be read.
-    #[error("web config file `{}` cannot be read: {reason}", path.display())]
+    /// The file itself cannot be read (or nests too deep to be parsed).
+    #[error("web config file `{}` {reason}", path.display())]
     Unreadable { path: PathBuf, reason: String },
     /// The file is not YAML (or repeats a key).
     #[error("web config file `{}` is not valid YAML: {reason}", path.display())]
@@ -151,6 +135,20 @@ impl WebConfigError {
                 .collect(),
             other => vec![other.to_string()],
         }
+    }
+}
+
+/// The web config file's problems are problems of the setting that names it, `web.config_file`,
+/// listed with the configuration's own.
+impl From<WebConfigError> for ConfigError {
+    fn from(err: WebConfigError) -> ConfigError {
+        let key = crate::config::settings::WEB_CONFIG_FILE.key;
+        ConfigError::Invalid(
+            err.lines()
+                .into_iter()
+                .map(|line| Problem::new(key, line))
+                .collect(),
+        )
     }
 }
 
@@ -270,10 +268,7 @@ impl WebSecurity {
             let refuse = |key: &str, message: String| {
                 Err(WebConfigError::Invalid {
                     path: self.path.clone(),
-                    problems: vec![Problem {
-                        key: key.to_owned(),
-                        message,
-                    }],
+                    problems: vec![Problem::new(key, message)],
                 })
             };
             if active.tls.is_some() != was_tls {
@@ -399,9 +394,9 @@ fn load(path: &Path) -> (Fingerprint, Result<Active, WebConfigError>) {
 }
 
 fn load_into(path: &Path, fingerprint: &mut Fingerprint) -> Result<Active, WebConfigError> {
-    let text = read_limited(path).map_err(|reason| WebConfigError::Unreadable {
+    let text = read_config_text(path, MAX_FILE_SIZE).map_err(|why| WebConfigError::Unreadable {
         path: path.to_owned(),
-        reason,
+        reason: format!("{why} (a web config file may have at most {MAX_FILE_SIZE} bytes)"),
     })?;
     let value: Value = serde_yaml::from_str(&text).map_err(|err| WebConfigError::Yaml {
         path: path.to_owned(),
@@ -417,12 +412,7 @@ fn load_into(path: &Path, fingerprint: &mut Fingerprint) -> Result<Active, WebCo
         Some(tls) => {
             fingerprint.0.extend(Fingerprint::of(tls.files()).0);
             let settings = tls.read().map_err(|problem| invalid(vec![problem]))?;
-            let config = tls::server_config(settings).map_err(|err| {
-                invalid(vec![Problem {
-                    key: format!("tls_server_config.{}", err.key),
-                    message: err.message,
-                }])
-            })?;
+            let config = tls::server_config(settings).map_err(|problem| invalid(vec![problem]))?;
             Some(config)
         }
     };
@@ -431,13 +421,6 @@ fn load_into(path: &Path, fingerprint: &mut Fingerprint) -> Result<Active, WebCo
         users: parsed.users.map(Users::new),
         headers: parsed.headers,
     })
-}
-
-fn read_limited(path: &Path) -> Result<String, String> {
-    let bytes = crate::diagnostics::read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
-        format!("it {why} (a web config file may have at most {MAX_FILE_SIZE} bytes)")
-    })?;
-    String::from_utf8(bytes).map_err(|err| format!("not UTF-8 text: {err}"))
 }
 
 /// The file's content, checked, before the files it names are read.
@@ -466,15 +449,16 @@ impl Pem {
     fn bytes(&self) -> Result<Vec<u8>, Problem> {
         match self {
             Pem::Inline { text, .. } => Ok(text.clone().into_bytes()),
-            Pem::File { path, .. } => crate::diagnostics::read_bounded(path, MAX_FILE_SIZE)
-                .map_err(|why| Problem {
-                    key: self.key(),
-                    message: format!(
+            Pem::File { path, .. } => read_bounded(path, MAX_FILE_SIZE).map_err(|why| {
+                Problem::new(
+                    self.key(),
+                    format!(
                         "`{}` {why} (a certificate or key file may have at most \
                          {MAX_FILE_SIZE} bytes)",
                         path.display()
                     ),
-                }),
+                )
+            }),
         }
     }
 
@@ -489,31 +473,32 @@ impl Pem {
         let bytes = self.bytes()?;
         let certificates = CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| Problem {
-                key: self.key(),
-                message: format!("{} is not PEM: {err}", self.describe()),
+            .map_err(|err| {
+                Problem::new(self.key(), format!("{} is not PEM: {err}", self.describe()))
             })?;
         if certificates.is_empty() {
-            return Err(Problem {
-                key: self.key(),
-                message: format!(
+            return Err(Problem::new(
+                self.key(),
+                format!(
                     "{} holds no certificate; expected PEM `-----BEGIN CERTIFICATE-----` blocks",
                     self.describe()
                 ),
-            });
+            ));
         }
         Ok(certificates)
     }
 
     fn private_key(&self) -> Result<PrivateKeyDer<'static>, Problem> {
         let bytes = self.bytes()?;
-        PrivateKeyDer::from_pem_slice(&bytes).map_err(|err| Problem {
-            key: self.key(),
-            message: format!(
-                "{} holds no usable private key ({err}); expected a PEM `PRIVATE KEY`, \
+        PrivateKeyDer::from_pem_slice(&bytes).map_err(|err| {
+            Problem::new(
+                self.key(),
+                format!(
+                    "{} holds no usable private key ({err}); expected a PEM `PRIVATE KEY`, \
                  `RSA PRIVATE KEY` or `EC PRIVATE KEY` block",
-                self.describe()
-            ),
+                    self.describe()
+                ),
+            )
         })
     }
 }
@@ -553,79 +538,75 @@ impl TlsSection {
     }
 }
 
-/// Collects the problems of one file.
-struct Checker {
-    problems: Vec<Problem>,
+/// The entries of a mapping, or nothing (and a problem) for anything else; `null` (an empty
+/// section) is an empty mapping.
+fn mapping<'v>(p: &mut Problems, key: &str, value: &'v Value) -> Vec<(String, &'v Value)> {
+    match value {
+        Value::Null => Vec::new(),
+        Value::Mapping(mapping) => entries(p, key, mapping),
+        other => {
+            p.push(Problem::new(
+                key,
+                format!("expected a mapping of keys, got {}", shape(other).name()),
+            ));
+            Vec::new()
+        }
+    }
 }
 
-impl Checker {
-    fn fail(&mut self, key: &str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            key: key.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    /// The entries of a mapping, or nothing (and a problem) for anything else; `null` (an
-    /// empty section) is an empty mapping.
-    fn mapping<'v>(&mut self, key: &str, value: &'v Value) -> Vec<(String, &'v Value)> {
-        match value {
-            Value::Null => Vec::new(),
-            Value::Mapping(mapping) => self.entries(key, mapping),
-            other => {
-                self.fail(
-                    key,
-                    format!("expected a mapping of keys, got {}", shape(other)),
-                );
-                Vec::new()
-            }
+fn entries<'v>(p: &mut Problems, key: &str, mapping: &'v Mapping) -> Vec<(String, &'v Value)> {
+    let mut entries = Vec::new();
+    for (name, value) in mapping {
+        match scalar_text(name) {
+            Some(name) => entries.push((name, value)),
+            None => p.push(Problem::new(
+                key,
+                format!("a key is {}, not a name", shape(name).name()),
+            )),
         }
     }
+    entries
+}
 
-    fn entries<'v>(&mut self, key: &str, mapping: &'v Mapping) -> Vec<(String, &'v Value)> {
-        let mut entries = Vec::new();
-        for (name, value) in mapping {
-            match scalar_text(name) {
-                Some(name) => entries.push((name, value)),
-                None => self.fail(key, format!("a key is {}, not a name", shape(name))),
-            }
+/// A single value as text; `Ok(None)` for `null` or an empty string (unset, as in
+/// exporter-toolkit); `Err` (with a problem recorded) for a value of the wrong shape.
+fn text(p: &mut Problems, key: &str, value: &Value) -> Result<Option<String>, ()> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Mapping(_) | Value::Sequence(_) | Value::Tagged(_) => {
+            p.push(Problem::new(
+                key,
+                format!(
+                    "expected a single value (text), got {}",
+                    shape(value).name()
+                ),
+            ));
+            Err(())
         }
-        entries
+        other => Ok(scalar_text(other).filter(|text| !text.is_empty())),
     }
+}
 
-    /// A single value as text; `None` for `null` or an empty string (unset, as in
-    /// exporter-toolkit), or for a value of the wrong shape (with a problem).
-    fn text(&mut self, key: &str, value: &Value) -> Option<String> {
-        match value {
-            Value::Null => None,
-            Value::Mapping(_) | Value::Sequence(_) | Value::Tagged(_) => {
-                self.fail(
-                    key,
-                    format!("expected a single value (text), got {}", shape(value)),
-                );
-                None
-            }
-            other => scalar_text(other).filter(|text| !text.is_empty()),
+fn fail(p: &mut Problems, key: &str, message: impl Into<String>) {
+    p.push(Problem::new(key, message));
+}
+
+/// Refuses an exporter-toolkit key that is not honoured here, saying why.
+fn refused(p: &mut Problems, key: &str) -> bool {
+    match REFUSED.iter().find(|(refused, _)| *refused == key) {
+        Some((_, why)) => {
+            p.push(Problem::new(key, format!("refused: {why}")));
+            true
         }
+        None => false,
     }
+}
 
-    /// Refuses an exporter-toolkit key that is not honoured here, saying why.
-    fn refused(&mut self, key: &str) -> bool {
-        match REFUSED.iter().find(|(refused, _)| *refused == key) {
-            Some((_, why)) => {
-                self.fail(key, format!("refused: {why}"));
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn unknown(&mut self, key: &str, allowed: &[&str]) {
-        self.fail(
-            key,
-            format!("unknown key; allowed here: {}", allowed.join(", ")),
-        );
-    }
+fn unknown(p: &mut Problems, key: &str, allowed: &[&str]) {
+    p.push(Problem::new(
+        key,
+        format!("unknown key; allowed here: {}", allowed.join(", ")),
+    ));
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -637,64 +618,56 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-fn shape(value: &Value) -> &'static str {
+fn shape(value: &Value) -> Shape {
     match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
+        Value::Null => Shape::Null,
+        Value::Bool(_) => Shape::Bool,
+        Value::Number(_) => Shape::Number,
+        Value::String(_) => Shape::Text,
+        Value::Sequence(_) => Shape::List,
+        Value::Mapping(_) => Shape::Mapping,
+        Value::Tagged(_) => Shape::Tagged,
     }
 }
 
 /// Checks the file's content; every problem is returned, not only the first.
 fn parse(value: &Value, dir: &Path) -> Result<Parsed, Vec<Problem>> {
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
+    let mut problems = Problems::default();
+    let c = &mut problems;
     let mut parsed = Parsed::default();
-    for (name, value) in c.mapping("(top level)", value) {
+    for (name, value) in mapping(c, "(top level)", value) {
         match name.as_str() {
-            "tls_server_config" => parsed.tls = tls_section(&mut c, value, dir),
-            "http_server_config" => parsed.headers = http_section(&mut c, value),
-            "basic_auth_users" => parsed.users = users_section(&mut c, value),
+            "tls_server_config" => parsed.tls = tls_section(c, value, dir),
+            "http_server_config" => parsed.headers = http_section(c, value),
+            "basic_auth_users" => parsed.users = users_section(c, value),
             other => {
-                if !c.refused(other) {
-                    c.unknown(other, TOP_KEYS);
+                if !refused(c, other) {
+                    unknown(c, other, TOP_KEYS);
                 }
             }
         }
     }
-    if c.problems.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(c.problems)
-    }
+    problems.into_result(parsed)
 }
 
-fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection> {
+fn tls_section(c: &mut Problems, value: &Value, dir: &Path) -> Option<TlsSection> {
     let section = "tls_server_config";
     let mut given: BTreeMap<&'static str, String> = BTreeMap::new();
     // Keys given with a wrong value, already reported: not reported again as missing.
     let mut wrong = Vec::new();
-    for (name, value) in c.mapping(section, value) {
+    for (name, value) in mapping(c, section, value) {
         let key = format!("{section}.{name}");
         match TLS_KEYS.iter().find(|known| **known == name) {
-            Some(known) => {
-                let before = c.problems.len();
-                match c.text(&key, value) {
-                    Some(text) => {
-                        given.insert(known, text);
-                    }
-                    None if c.problems.len() > before => wrong.push(*known),
-                    None => {}
+            Some(known) => match text(c, &key, value) {
+                Ok(Some(text)) => {
+                    given.insert(known, text);
                 }
-            }
+                Ok(None) => {}
+                Err(()) => wrong.push(*known),
+            },
             None => {
-                if !c.refused(&key) {
-                    c.unknown(&key, TLS_KEYS);
+                if !refused(c, &key) {
+                    unknown(c, &key, TLS_KEYS);
                 }
             }
         }
@@ -703,12 +676,13 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
         // An empty section, as exporter-toolkit reads it: no TLS.
         return None;
     }
-    let pem = |c: &mut Checker, file: &'static str, inline: &'static str, what: &str| match (
+    let pem = |c: &mut Problems, file: &'static str, inline: &'static str, what: &str| match (
         given.get(file),
         given.get(inline),
     ) {
         (Some(_), Some(_)) => {
-            c.fail(
+            fail(
+                c,
                 &format!("{section}.{inline}"),
                 format!("give either `{file}` or `{inline}`, not both"),
             );
@@ -724,7 +698,8 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
         }),
         (None, None) => {
             if !what.is_empty() && !wrong.contains(&file) && !wrong.contains(&inline) {
-                c.fail(
+                fail(
+                    c,
                     &format!("{section}.{file}"),
                     format!(
                         "TLS is configured (`{section}` has keys) but {what} is missing; \
@@ -741,25 +716,27 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
     let client_auth = match given.get("client_auth_type") {
         None => ClientAuth::NoClientCert,
         Some(text) => ClientAuth::parse(text).unwrap_or_else(|| {
-            c.fail(
+            c.expected(
                 &format!("{section}.client_auth_type"),
-                format!(
-                    "expected one of `NoClientCert`, `RequestClientCert`, `RequireAnyClientCert`, \
-                     `VerifyClientCertIfGiven`, `RequireAndVerifyClientCert`, got `{text}`"
-                ),
+                None,
+                text,
+                "one of `NoClientCert`, `RequestClientCert`, `RequireAnyClientCert`, \
+                 `VerifyClientCertIfGiven`, `RequireAndVerifyClientCert`",
             );
             ClientAuth::NoClientCert
         }),
     };
     if client_auth.verifies() && client_ca.is_none() {
-        c.fail(
+        fail(
+            c,
             &format!("{section}.client_ca_file"),
             "`client_auth_type` verifies client certificates, so it needs the CA that signs \
              them: give `client_ca_file` (or `client_ca`)",
         );
     }
     if client_ca.is_some() && client_auth == ClientAuth::NoClientCert {
-        c.fail(
+        fail(
+            c,
             &format!("{section}.client_auth_type"),
             "a client CA is given but `client_auth_type` is `NoClientCert`, so no client \
              certificate would be asked for; set `client_auth_type: RequireAndVerifyClientCert`",
@@ -771,7 +748,8 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
             "TLS12" => Version::Tls12,
             "TLS13" => Version::Tls13,
             "TLS10" | "TLS11" => {
-                c.fail(
+                fail(
+                    c,
                     &format!("{section}.{name}"),
                     format!(
                         "`{text}` is refused: rustls implements only TLS 1.2 and 1.3 (1.0 and \
@@ -781,9 +759,11 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
                 default
             }
             _ => {
-                c.fail(
+                c.expected(
                     &format!("{section}.{name}"),
-                    format!("expected `TLS12` or `TLS13`, got `{text}`"),
+                    None,
+                    text,
+                    "`TLS12` or `TLS13`",
                 );
                 default
             }
@@ -792,7 +772,8 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
     let min_version = version("min_version", Version::Tls12);
     let max_version = version("max_version", Version::Tls13);
     if min_version > max_version {
-        c.fail(
+        fail(
+            c,
             &format!("{section}.min_version"),
             "`min_version` is above `max_version`; no version would be left",
         );
@@ -807,10 +788,10 @@ fn tls_section(c: &mut Checker, value: &Value, dir: &Path) -> Option<TlsSection>
     })
 }
 
-fn http_section(c: &mut Checker, value: &Value) -> Vec<(HeaderName, HeaderValue)> {
+fn http_section(c: &mut Problems, value: &Value) -> Vec<(HeaderName, HeaderValue)> {
     let section = "http_server_config";
     let mut headers = Vec::new();
-    for (name, value) in c.mapping(section, value) {
+    for (name, value) in mapping(c, section, value) {
         let key = format!("{section}.{name}");
         match name.as_str() {
             // HTTP/2 is not served: the exporter answers HTTP/1.1 (ALPN offers only that),
@@ -818,35 +799,37 @@ fn http_section(c: &mut Checker, value: &Value) -> Vec<(HeaderName, HeaderValue)
             // other exporters load.
             "http2" => {
                 if !matches!(value, Value::Bool(_) | Value::Null) {
-                    c.fail(
+                    fail(
+                        c,
                         &key,
-                        format!("expected `true` or `false`, got {}", shape(value)),
+                        format!("expected `true` or `false`, got {}", shape(value).name()),
                     );
                 }
             }
             "headers" => {
-                for (header, value) in c.mapping(&key, value) {
+                for (header, value) in mapping(c, &key, value) {
                     let key = format!("{key}.{header}");
                     if let Some(added) = extra_header(c, &key, &header, value) {
                         headers.push(added);
                     }
                 }
             }
-            _ => c.unknown(&key, &["headers", "http2"]),
+            _ => unknown(c, &key, &["headers", "http2"]),
         }
     }
     headers
 }
 
 fn extra_header(
-    c: &mut Checker,
+    c: &mut Problems,
     key: &str,
     name: &str,
     value: &Value,
 ) -> Option<(HeaderName, HeaderValue)> {
     let Some((_, allowed)) = EXTRA_HEADERS.iter().find(|(known, _)| *known == name) else {
         let names: Vec<&str> = EXTRA_HEADERS.iter().map(|(name, _)| *name).collect();
-        c.fail(
+        fail(
+            c,
             key,
             format!(
                 "this header cannot be set (as in exporter-toolkit, only these can, spelled so: \
@@ -857,16 +840,18 @@ fn extra_header(
         return None;
     };
     // Blank: unset, as exporter-toolkit documents.
-    let text = c.text(key, value)?;
+    let text = text(c, key, value).ok()??;
     if !allowed.is_empty() && !allowed.contains(&text.as_str()) {
-        c.fail(
+        fail(
+            c,
             key,
             format!("expected one of `{}`, got `{text}`", allowed.join("`, `")),
         );
         return None;
     }
     let Ok(value) = HeaderValue::from_str(&text) else {
-        c.fail(
+        fail(
+            c,
             key,
             "not a valid header value (visible ASCII and spaces, no line breaks)",
         );
@@ -876,21 +861,23 @@ fn extra_header(
     Some((name, value))
 }
 
-fn users_section(c: &mut Checker, value: &Value) -> Option<BTreeMap<String, String>> {
+fn users_section(c: &mut Problems, value: &Value) -> Option<BTreeMap<String, String>> {
     let section = "basic_auth_users";
     let mut users = BTreeMap::new();
-    for (user, value) in c.mapping(section, value) {
+    for (user, value) in mapping(c, section, value) {
         let key = format!("{section}.{user}");
         if user.contains(':') {
-            c.fail(
+            fail(
+                c,
                 &key,
                 "a user name cannot contain `:`: Basic authentication splits user and password \
                  at the first colon",
             );
             continue;
         }
-        let Some(hash) = c.text(&key, value) else {
-            c.fail(
+        let Ok(Some(hash)) = text(c, &key, value) else {
+            fail(
+                c,
                 &key,
                 "no password hash given; expected a bcrypt hash like `$2y$10$...`",
             );
@@ -900,7 +887,7 @@ fn users_section(c: &mut Checker, value: &Value) -> Option<BTreeMap<String, Stri
             Ok(()) => {
                 users.insert(user, hash);
             }
-            Err(message) => c.fail(&key, message),
+            Err(message) => fail(c, &key, message),
         }
     }
     // No users: no authentication, as in exporter-toolkit.
@@ -1459,6 +1446,26 @@ mod tests {
             "the demo password matches its hash"
         );
         assert_eq!(parsed.users.unwrap().keys().collect::<Vec<_>>(), [user]);
+    }
+
+    /// The nesting guard of the config file stands before this file's parser too: 100 levels
+    /// of `[` are refused before `serde_yaml` sees them, and the configuration error names the
+    /// file and says why.
+    #[test]
+    fn a_deeply_nested_file_is_refused_before_it_is_parsed() {
+        let files = Files::new();
+        let path = files.write(&format!(
+            "tls_server_config: {}{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        ));
+        let err = load(&path).1.unwrap_err();
+        assert!(matches!(err, WebConfigError::Unreadable { .. }), "{err}");
+        let text = ConfigError::from(err).to_string();
+        assert!(text.contains("`web.config_file`"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("levels deep"), "{text}");
+        assert!(WebSecurity::load(&path).is_err());
     }
 
     #[test]

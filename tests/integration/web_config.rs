@@ -497,6 +497,34 @@ async fn a_bad_web_config_file_exits_2_naming_the_file_and_the_key_before_bindin
     drop(held);
 }
 
+/// The config file's nesting guard stands before the web config file's parser too: a file of
+/// 100 nested `[` exits 2 at once, naming the file and saying that it nests too deep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_web_config_file_exits_2_naming_the_file() {
+    let pki = Pki::new();
+    let web = pki.web_config(&format!(
+        "basic_auth_users: {}{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    ));
+    let (code, out, err) = run(
+        Path::new(BINARY),
+        &[
+            "--web.config.file",
+            &web,
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("`web.config_file`"), "{err}");
+    assert!(err.contains(&web), "names the file: {err}");
+    assert!(err.contains("levels deep"), "{err}");
+}
+
 /// A child process killed (by its own PID) when the test ends.
 struct Daemon(Child);
 
