@@ -41,19 +41,6 @@ pub(crate) enum ClientAuth {
 }
 
 impl ClientAuth {
-    /// The spellings exporter-toolkit accepts (`RequireClientCert` is its old name for
-    /// `RequireAnyClientCert`).
-    pub(crate) fn parse(text: &str) -> Option<ClientAuth> {
-        Some(match text {
-            "NoClientCert" => ClientAuth::NoClientCert,
-            "RequestClientCert" => ClientAuth::RequestClientCert,
-            "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAnyClientCert,
-            "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
-            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-            _ => return None,
-        })
-    }
-
     /// Whether client certificates are checked against a CA, which must then be given.
     pub(crate) fn verifies(self) -> bool {
         matches!(
