@@ -6,11 +6,13 @@
 //! Everything runs on rustls with the ring provider, like the AWS SDK's client: no aws-lc.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
 use tokio_rustls::rustls::crypto::{self, CryptoProvider};
 use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -158,10 +160,87 @@ pub(crate) enum HandshakeError {
     Failed(#[source] std::io::Error),
 }
 
+/// A connection as served: the socket itself, or TLS over it.
+pub(crate) enum Stream<IO> {
+    Plain(IO),
+    Tls(Box<TlsStream<IO>>),
+}
+
+/// Opens a connection with `config`: a handshake (see [`accept`]) when TLS is configured, the
+/// socket as it is otherwise.
+pub(crate) async fn open<IO: AsyncRead + AsyncWrite + Unpin>(
+    config: Option<Arc<ServerConfig>>,
+    io: IO,
+    timeout: Duration,
+) -> Result<Stream<IO>, HandshakeError> {
+    Ok(match config {
+        None => Stream::Plain(io),
+        Some(config) => Stream::Tls(Box::new(accept(config, io, timeout).await?)),
+    })
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(io) => io.is_write_vectored(),
+            Stream::Tls(tls) => tls.is_write_vectored(),
+        }
+    }
+}
+
 /// Runs the server side of a handshake, for at most `timeout`: a client that opens a
 /// connection and then sends its hello slowly, or never, is cut off as a client sending its
 /// request headers slowly is.
-pub(crate) async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(
+async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ServerConfig>,
     io: IO,
     timeout: Duration,

@@ -156,6 +156,22 @@ impl WebSecurity {
         })
     }
 
+    /// No web config file: plain HTTP, no authentication, no headers added, nothing to
+    /// reload; what a server without the file serves with, through the same wrapper.
+    pub(crate) fn open() -> WebSecurity {
+        WebSecurity {
+            path: PathBuf::new(),
+            verifier: Verifier::default(),
+            current: Mutex::new(Arc::new(Active {
+                tls: None,
+                users: None,
+                headers: Vec::new(),
+            })),
+            seen: Mutex::new((Instant::now(), Fingerprint::of(Vec::new()))),
+            checking: AtomicBool::new(false),
+        }
+    }
+
     /// Whether TLS is served (fixed for the life of the process).
     pub(crate) fn tls_enabled(&self) -> bool {
         self.active().tls.is_some()

@@ -20,7 +20,8 @@ impl WebSecurity {
     pub(crate) async fn current(self: &Arc<Self>) -> Arc<Active> {
         let due = {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen.0.elapsed() >= RECHECK_INTERVAL
+            // Nothing watched: no file (see `WebSecurity::open`).
+            seen.0.elapsed() >= RECHECK_INTERVAL && !seen.1 .0.is_empty()
         };
         if due && !self.checking.swap(true, Ordering::AcqRel) {
             let this = self.clone();
