@@ -94,44 +94,11 @@ pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, 
                 format!("rustls refuses these protocol versions: {err}"),
             )
         })?;
-    let mut roots = RootCertStore::empty();
-    for (index, ca) in settings.client_cas.iter().flatten().enumerate() {
-        roots.add(ca.clone()).map_err(|err| {
-            Problem::new(
-                "tls_server_config.client_ca_file",
-                format!(
-                    "certificate {} of the client CA is not a usable CA certificate: {err}",
-                    index + 1
-                ),
-            )
-        })?;
-    }
-    let hints = roots.subjects();
-    let roots = Arc::new(roots);
-    let verifier: Option<Arc<dyn ClientCertVerifier>> = match settings.client_auth {
-        ClientAuth::NoClientCert => None,
-        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
-            Some(Arc::new(UnverifiedClientCert {
-                mandatory: settings.client_auth == ClientAuth::RequireAnyClientCert,
-                hints,
-                provider: provider.clone(),
-            }))
-        }
-        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
-            let builder = if settings.client_auth == ClientAuth::VerifyClientCertIfGiven {
-                builder.allow_unauthenticated()
-            } else {
-                builder
-            };
-            Some(builder.build().map_err(|err| {
-                Problem::new(
-                    "tls_server_config.client_ca_file",
-                    format!("cannot verify client certificates with this CA: {err}"),
-                )
-            })?)
-        }
-    };
+    let verifier = client_verifier(
+        settings.client_auth,
+        settings.client_cas.as_deref().unwrap_or_default(),
+        &provider,
+    )?;
     let builder = match verifier {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
@@ -149,6 +116,57 @@ pub(crate) fn server_config(settings: TlsSettings) -> Result<Arc<ServerConfig>, 
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The client-certificate policy `client_auth` names, with the CA certificates `client_cas`
+/// (empty when not given); `None` for `NoClientCert`.
+fn client_verifier(
+    client_auth: ClientAuth,
+    client_cas: &[CertificateDer<'static>],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, Problem> {
+    let mut roots = RootCertStore::empty();
+    for (index, ca) in client_cas.iter().enumerate() {
+        roots.add(ca.clone()).map_err(|err| {
+            Problem::new(
+                "tls_server_config.client_ca_file",
+                format!(
+                    "certificate {} of the client CA is not a usable CA certificate: {err}",
+                    index + 1
+                ),
+            )
+        })?;
+    }
+    let hints = roots.subjects();
+    let roots = Arc::new(roots);
+    Ok(match client_auth {
+        ClientAuth::NoClientCert => None,
+        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            Some(Arc::new(UnverifiedClientCert {
+                mandatory: client_auth == ClientAuth::RequireAnyClientCert,
+                hints,
+                provider: provider.clone(),
+            }))
+        }
+        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
+            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let builder = if client_auth == ClientAuth::VerifyClientCertIfGiven {
+                builder.allow_unauthenticated()
+            } else {
+                builder
+            };
+            let webpki = builder.build().map_err(|err| {
+                Problem::new(
+                    "tls_server_config.client_ca_file",
+                    format!("cannot verify client certificates with this CA: {err}"),
+                )
+            })?;
+            Some(Arc::new(ListedSelfSigned {
+                webpki,
+                cas: client_cas.to_vec(),
+            }))
+        }
+    })
 }
 
 /// Why a handshake did not complete.
@@ -252,6 +270,94 @@ async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// `VerifyClientCertIfGiven` and `RequireAndVerifyClientCert`: webpki's verification, and as
+/// in Go, a client certificate that is itself a CA certificate (what `openssl req -x509`
+/// makes, and exporter-toolkit's test clients use) when the client CA file holds that very
+/// certificate. webpki refuses such a certificate as `CaUsedAsEndEntity`; it checks the
+/// validity period before the CA flag, so that refusal also says that the certificate is
+/// within its validity (a test holds this: an expired one listed in the file is refused).
+/// Every other refusal stands.
+struct ListedSelfSigned {
+    webpki: Arc<dyn ClientCertVerifier>,
+    /// The client CA file's certificates, compared byte for byte.
+    cas: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Debug for ListedSelfSigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListedSelfSigned")
+            .field("cas", &self.cas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `err` is webpki's refusal of a CA certificate presented as an end entity.
+fn ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
+    }
+}
+
+impl ClientCertVerifier for ListedSelfSigned {
+    fn offer_client_auth(&self) -> bool {
+        self.webpki.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.webpki.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.webpki.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self
+            .webpki
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(err)
+                if ca_used_as_end_entity(&err)
+                    && self.cas.iter().any(|ca| ca.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ClientCertVerified::assertion())
+            }
+            verified => verified,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
 /// `RequestClientCert` and `RequireAnyClientCert`: a client certificate is taken without
 /// checking who issued it (Go's meaning of these names); the handshake still proves that the
 /// client holds its key.
@@ -325,5 +431,75 @@ impl ClientCertVerifier for UnverifiedClientCert {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+
+    /// A CA-flagged self-signed certificate, as `openssl req -x509` makes; valid in `years`.
+    fn ca_flagged(name: &str, years: (i32, i32)) -> (CertificateDer<'static>, KeyPair) {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
+        params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().clone(), key)
+    }
+
+    fn verified(
+        cas: &[CertificateDer<'static>],
+        client: &CertificateDer<'_>,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verifier = client_verifier(ClientAuth::RequireAndVerifyClientCert, cas, &provider())
+            .unwrap()
+            .unwrap();
+        verifier.verify_client_cert(client, &[], UnixTime::now())
+    }
+
+    fn verify(cas: &[CertificateDer<'static>], client: &CertificateDer<'_>) -> bool {
+        verified(cas, client).is_ok()
+    }
+
+    #[test]
+    fn a_ca_flagged_client_certificate_is_accepted_when_the_client_ca_file_holds_it() {
+        let (client, _) = ca_flagged("client.example", (2020, 2100));
+        let (other, _) = ca_flagged("other.example", (2020, 2100));
+        assert!(verify(&[other.clone(), client.clone()], &client));
+        // Not in the file: refused as before, with webpki's own reason (the one recognised).
+        let err = verified(&[other], &client).err().unwrap();
+        assert!(ca_used_as_end_entity(&err), "{err:?}");
+    }
+
+    #[test]
+    fn a_ca_flagged_client_certificate_signed_by_a_listed_ca_is_still_refused() {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let intermediate = params
+            .signed_by(&KeyPair::generate().unwrap(), &ca)
+            .unwrap();
+        assert!(!verify(&[ca.der().clone()], intermediate.der()));
+    }
+
+    /// webpki checks the validity before the CA flag: an expired certificate is refused as
+    /// expired, never as a CA used as an end entity, so it is not accepted though listed.
+    #[test]
+    fn an_expired_or_not_yet_valid_ca_flagged_client_certificate_is_refused_though_listed() {
+        for years in [(2000, 2001), (2090, 2100)] {
+            let (client, _) = ca_flagged("client.example", years);
+            assert!(!verify(std::slice::from_ref(&client), &client), "{years:?}");
+        }
     }
 }
