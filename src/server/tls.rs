@@ -70,7 +70,8 @@ pub(crate) struct TlsSettings {
     pub(crate) max_version: Version,
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// The crypto provider of the server's TLS.
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -500,6 +501,42 @@ mod tests {
         for years in [(2000, 2001), (2090, 2100)] {
             let (client, _) = ca_flagged("client.example", years);
             assert!(!verify(std::slice::from_ref(&client), &client), "{years:?}");
+        }
+    }
+
+    /// The groups the README's `curve_preferences` row names are the ones the provider
+    /// negotiates, in its order, and no others.
+    #[test]
+    fn the_key_exchange_groups_named_are_the_providers() {
+        let groups: Vec<String> = provider()
+            .kx_groups
+            .iter()
+            .map(|group| format!("{:?}", group.name()))
+            .collect();
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with("| `curve_preferences` |"))
+            .expect("the README's curve_preferences row");
+        let mut at = 0;
+        for group in &groups {
+            let found = row[at..]
+                .find(&format!("`{group}`"))
+                .unwrap_or_else(|| panic!("`{group}` (in order) in: {row}"));
+            at += found + group.len();
+        }
+        for other in [
+            "secp521r1",
+            "X448",
+            "X25519MLKEM768",
+            "MLKEM768",
+            "ffdhe2048",
+        ] {
+            assert!(
+                groups.iter().any(|group| group == other) || !row.contains(&format!("`{other}`")),
+                "{other} is not the provider's: {row}"
+            );
         }
     }
 }

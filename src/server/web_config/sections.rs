@@ -206,3 +206,31 @@ fn users_section(c: &mut Problems, value: &Value) -> Option<BTreeMap<String, Str
     // No users: no authentication, as in exporter-toolkit.
     (!users.is_empty()).then_some(users)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal of `curve_preferences` names the groups the server's provider negotiates, in
+    /// its order (Go's names for the NIST curves).
+    #[test]
+    fn the_curve_preferences_refusal_names_the_providers_groups() {
+        let words: Vec<String> = crate::server::tls::provider()
+            .kx_groups
+            .iter()
+            .map(|group| match format!("{:?}", group.name()).as_str() {
+                "secp256r1" => "P-256".to_owned(),
+                "secp384r1" => "P-384".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let (_, message) = REFUSED
+            .iter()
+            .find(|(key, _)| *key == "tls_server_config.curve_preferences")
+            .unwrap();
+        assert!(
+            message.contains(&format!("key exchange groups ({})", words.join(", "))),
+            "{message}"
+        );
+    }
+}
