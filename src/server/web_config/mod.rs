@@ -29,6 +29,8 @@
 //! - `pem`: the certificates and keys the file names or holds inline;
 //! - `reload`: what the files looked like, and the look for changes once a second.
 
+#[cfg(test)]
+mod conformance;
 mod pem;
 mod reload;
 mod sections;
