@@ -4,6 +4,15 @@
 //! `docs/web-config.md` held to `cases.tsv`, so that neither can drift.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
+use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::load;
 
@@ -104,4 +113,118 @@ fn the_docs_conformance_table_is_cases_tsv() {
         section.contains(&expected),
         "docs/web-config.md's conformance table should read:\n{expected}"
     );
+}
+
+/// The toolkit presents its self-signed (CA-flagged) client certificate to the server of
+/// `tls_config_noAuth.requireandverifyclientcert.good.yml` and is let in; so is ours, over a
+/// real handshake, and a CA-flagged certificate the client CA file does not hold is not.
+#[tokio::test]
+async fn the_listed_self_signed_client_certificate_completes_the_handshake() {
+    let case = cases_dir().join("tls_config_noAuth.requireandverifyclientcert.good.yml");
+    let server = load(&case).1.unwrap().tls().unwrap();
+    let read = |name: &str| std::fs::read(cases_dir().join(name)).unwrap();
+    let listed = (
+        CertificateDer::pem_slice_iter(&read("client_selfsigned.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+        PrivateKeyDer::from_pem_slice(&read("client_selfsigned.key")).unwrap(),
+    );
+    assert!(handshake(server.clone(), listed).await.is_ok());
+
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let unlisted = params.self_signed(&key).unwrap();
+    let unlisted = (
+        vec![unlisted.der().clone()],
+        PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+    );
+    assert!(handshake(server, unlisted).await.is_err());
+}
+
+/// A TLS handshake with `server`, presenting `client`, and one byte written back: a refused
+/// client certificate shows on the first read after the client's side finished.
+async fn handshake(
+    server: Arc<tokio_rustls::rustls::ServerConfig>,
+    (chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::ClientConfig;
+
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let client = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    let serving = async move {
+        let mut stream = tokio_rustls::TlsAcceptor::from(server).accept(far).await?;
+        stream.write_all(b"x").await?;
+        stream.flush().await
+    };
+    let connecting = async move {
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, near)
+            .await?;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.map(|_| ())
+    };
+    let (served, connected) = tokio::join!(serving, connecting);
+    served
+        .and(connected)
+        .map_err(|err: std::io::Error| err.to_string())
+}
+
+/// The client side of [`handshake`] takes any server certificate: the server's is not what
+/// is tested.
+#[derive(Debug)]
+struct AnyServer(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -27,7 +27,9 @@
 //!   (`client_auth_type`, `min_version`, `max_version`) parsing itself from its text;
 //! - `yaml`: reading `serde_yaml` values into diagnostics' problems;
 //! - `pem`: the certificates and keys the file names or holds inline;
-//! - `reload`: what the files looked like, and the look for changes once a second.
+//! - `reload`: what the files looked like, and the look for changes once a second;
+//! - `tests` and `conformance` (tests only): the schema, loading and reloads; our cases after
+//!   exporter-toolkit's `web/testdata`, held to `tests/fixtures/web-config/toolkit/cases.tsv`.
 
 #[cfg(test)]
 mod conformance;
