@@ -21,7 +21,7 @@ impl WebSecurity {
         let due = {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             // Nothing watched: no file (see `WebSecurity::open`).
-            seen.0.elapsed() >= RECHECK_INTERVAL && !seen.1 .0.is_empty()
+            seen.0.elapsed() >= RECHECK_INTERVAL && !seen.1.watches_nothing()
         };
         if due && !self.checking.swap(true, Ordering::AcqRel) {
             let this = self.clone();
@@ -131,6 +131,11 @@ impl Fingerprint {
                 })
                 .collect(),
         )
+    }
+
+    /// Whether no file is watched (no web config file: [`WebSecurity::open`]).
+    pub(super) fn watches_nothing(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Watches `paths` too.
