@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::accounts;
 use crate::audit::{self, CheckError, Findings, Options as RemediateOptions, Remediation};
 use crate::aws::Uncounted;
-use crate::config::{Config, ConfigError, KeyError};
+use crate::config::{Config, ConfigError};
 use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
@@ -111,7 +111,7 @@ impl Application {
     ) -> Result<Self, Error> {
         // Read before binding: a bad web config file is a configuration error, exit code 2.
         let security = match &config.web.config_file {
-            Some(path) => Some(server::WebSecurity::load(path).map_err(web_config_error)?),
+            Some(path) => Some(server::WebSecurity::load(path).map_err(ConfigError::from)?),
             None => None,
         };
         let address = config.web.listen_address;
@@ -208,20 +208,6 @@ impl Application {
         let _ = refresh.await;
         tracing::info!("stopped");
     }
-}
-
-/// The web config file's problems, listed as configuration errors of `web.config_file`.
-fn web_config_error(err: server::WebConfigError) -> Error {
-    Error::Config(ConfigError::Invalid(
-        err.lines()
-            .into_iter()
-            .map(|message| KeyError {
-                key: "web.config_file".to_owned(),
-                origin: None,
-                message,
-            })
-            .collect(),
-    ))
 }
 
 /// `check`: collects every watched account once, with no metrics and no server.

@@ -17,6 +17,9 @@ use super::{
     ShardingConfig, WebConfig,
 };
 
+/// The web config file's setting, which the server names in its own errors.
+pub(crate) use super::web::CONFIG_FILE as WEB_CONFIG_FILE;
+
 /// Which commands take a setting's flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FlagScope {

@@ -7,13 +7,17 @@
 //! one for idling between requests, a bound on requests per connection, a cap on open
 //! connections that closes the oldest at the cap (a scraper always gets in), 405 for anything
 //! but GET and HEAD, and a graceful shutdown that lets running requests finish.
+//! [`listener`] accepts connections apart from serving one.
 //!
 //! With a web config file ([`web_config`], exporter-toolkit's format), connections are TLS
 //! ([`tls`]; the handshake bounded by the header-read timeout, inside the same slots and
 //! deadlines) and requests need basic authentication ([`auth`]), except the health endpoints.
+//! That security is a wrapper around the routes, the same with or without the file: the
+//! accept loop never asks which.
 
 mod auth;
 mod conn;
+mod listener;
 mod tls;
 mod web_config;
 
@@ -26,17 +30,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::config::WebConfig;
 use crate::exposition::Published;
 use crate::health::Readiness;
-use conn::{Guarded, Slots};
-pub(crate) use web_config::{WebConfigError, WebSecurity};
+use conn::Slots;
+use listener::{Listener, Shared};
+pub(crate) use web_config::WebSecurity;
 
 /// The exposition format's content type.
 pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -64,7 +66,8 @@ pub(crate) struct State {
 }
 
 /// Serves until `shutdown` completes, then drains running requests. `security`, from the web
-/// config file, adds TLS, authentication and headers.
+/// config file, wraps the routes in TLS, authentication and headers; without it the wrapper
+/// adds nothing ([`WebSecurity::open`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     state: State,
@@ -72,110 +75,21 @@ pub(crate) async fn serve(
     security: Option<WebSecurity>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let routes = Arc::new(Routes::new(web.telemetry_path.clone()));
-    let security = security.map(Arc::new);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Slots::new(web.max_connections));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    tracing::warn!(error = %err, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let (slot, mut evicted, closed_another) = slots.admit();
-        if closed_another {
-            tracing::debug!(%peer, max_connections = web.max_connections, "at the connection cap: closed the oldest connection");
-        }
-        let state = state.clone();
-        let routes = routes.clone();
-        let security = security.clone();
-        let answered = std::sync::atomic::AtomicUsize::new(0);
-        let connection_security = security.clone();
-        let standing = slot.standing.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let count = answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let (state, routes, security) = (state.clone(), routes.clone(), security.clone());
-            let standing = standing.clone();
-            async move {
-                standing.verifying();
-                let mut response = match &security {
-                    None => routes.respond(&state, &request),
-                    Some(security) => {
-                        let active = security.current().await;
-                        let open = Routes::is_open(request.uri().path());
-                        security
-                            .answer(&active, &request, open, peer.ip(), || {
-                                routes.respond(&state, &request)
-                            })
-                            .await
-                    }
-                };
-                standing.answered(response.status() != StatusCode::UNAUTHORIZED);
-                if count >= MAX_REQUESTS_PER_CONNECTION {
-                    response
-                        .headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let io = Guarded::new(stream, web.write_timeout);
-        let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(web.header_read_timeout)
-            .max_buf_size(MAX_REQUEST_BUFFER);
-        let handshake_timeout = web.header_read_timeout;
-        // Taken before the task starts, so that a shutdown waits for a connection still in its
-        // TLS handshake too.
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let serving = async move {
-                let tls = match &connection_security {
-                    Some(security) => security.current().await.tls(),
-                    None => None,
-                };
-                // The TLS stream wraps the guarded socket: the deadlines bound the handshake's
-                // bytes as they bound the requests'.
-                match tls {
-                    None => {
-                        watcher
-                            .watch(http.serve_connection(TokioIo::new(io), service))
-                            .await
-                    }
-                    Some(config) => match tls::accept(config, io, handshake_timeout).await {
-                        Ok(stream) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
-                                .await
-                        }
-                        Err(err) => {
-                            tracing::debug!(%peer, error = %err, "connection closed before serving");
-                            Ok(())
-                        }
-                    },
-                }
-            };
-            tokio::select! {
-                result = serving => {
-                    if let Err(err) = result {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error");
-                    }
-                }
-                _ = &mut evicted => {
-                    tracing::debug!(%peer, "connection closed to make room for a newer one");
-                }
-            }
-            drop(slot);
-        });
-    }
+    let listener = Listener {
+        listener,
+        slots: Arc::new(Slots::new(web.max_connections)),
+        shared: Arc::new(Shared {
+            state,
+            routes: Routes::new(web.telemetry_path.clone()),
+            security: Arc::new(security.unwrap_or_else(WebSecurity::open)),
+            web,
+        }),
+        graceful: hyper_util::server::graceful::GracefulShutdown::new(),
+    };
+    listener.run(shutdown).await;
+    let Listener {
+        listener, graceful, ..
+    } = listener;
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}

@@ -362,6 +362,45 @@ async fn mutual_tls_lets_in_only_clients_with_a_certificate_from_the_client_ca()
     app.stop().await;
 }
 
+/// A client certificate that is itself a CA certificate (what `openssl req -x509` makes, and
+/// what exporter-toolkit's own test clients are) is let in when the client CA file holds that
+/// very certificate, as Go lets it in; one the file does not hold is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_ca_client_certificate_listed_in_the_client_ca_file_is_let_in() {
+    let pki = Pki::new();
+    for (name, issuer) in [
+        ("selfsigned", ca("prometheus")),
+        ("unlisted", ca("stranger")),
+    ] {
+        pki.write(&format!("{name}.crt"), &issuer.pem());
+        pki.write(&format!("{name}.key"), &issuer.key().serialize_pem());
+    }
+    let both = format!(
+        "{}{}",
+        std::fs::read_to_string(pki.path("ca.pem")).unwrap(),
+        std::fs::read_to_string(pki.path("selfsigned.crt")).unwrap()
+    );
+    pki.write("clients.pem", &both);
+    let web = pki.web_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients.pem\n",
+    );
+    let (_fake, app) = spawn_secured(&web, &[]).await;
+    let ca = pki.arg("ca.pem");
+    let url = https(app.addr, "/metrics");
+    let (cert, key) = (pki.arg("selfsigned.crt"), pki.arg("selfsigned.key"));
+    wait_for_metrics(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url]).await;
+    // The CA-signed client still gets in beside it.
+    let (cert, key) = (pki.arg("client.crt"), pki.arg("client.key"));
+    let signed = curl(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url]).await;
+    assert_eq!(signed.status, 200, "{signed:?}");
+
+    let (cert, key) = (pki.arg("unlisted.crt"), pki.arg("unlisted.key"));
+    let unlisted = curl(&["--cacert", &ca, "--cert", &cert, "--key", &key, &url]).await;
+    assert_ne!(unlisted.code, 0, "{unlisted:?}");
+    assert_eq!(unlisted.status, 0, "no answer at all: {unlisted:?}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_password_or_certificate_takes_effect_without_a_restart() {
     let pki = Pki::new();
@@ -495,6 +534,34 @@ async fn a_bad_web_config_file_exits_2_naming_the_file_and_the_key_before_bindin
     );
     assert!(err.contains("--web.config.file"), "names the flag: {err}");
     drop(held);
+}
+
+/// The config file's nesting guard stands before the web config file's parser too: a file of
+/// 100 nested `[` exits 2 at once, naming the file and saying that it nests too deep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_web_config_file_exits_2_naming_the_file() {
+    let pki = Pki::new();
+    let web = pki.web_config(&format!(
+        "basic_auth_users: {}{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    ));
+    let (code, out, err) = run(
+        Path::new(BINARY),
+        &[
+            "--web.config.file",
+            &web,
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("`web.config_file`"), "{err}");
+    assert!(err.contains(&web), "names the file: {err}");
+    assert!(err.contains("levels deep"), "{err}");
 }
 
 /// A child process killed (by its own PID) when the test ends.
