@@ -22,7 +22,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::error_chain;
 use crate::exposition::{KeyIdDisplay, Metrics, Published};
 use crate::health::Readiness;
-use crate::refresh::{Events, Refresher};
+use crate::refresh::{CreatorSettings, Events, Refresher};
 use crate::server;
 
 /// Everything that can end the program with an error; [`Error::exit_code`] is the one map
@@ -154,7 +154,11 @@ impl Application {
             config.refresh.timeout,
             config.collector.max_concurrent_accounts,
         )
-        .with_events(events);
+        .with_events(events)
+        .with_creators(CreatorSettings {
+            enabled: config.collector.key_creators,
+            rotation: config.collector.rotation_principals.clone(),
+        });
         Ok(Application {
             listener,
             local_addr,
@@ -210,12 +214,20 @@ impl Application {
     }
 }
 
+/// The rotation principals when the creators of offenders' keys are looked up.
+fn creators(config: &Config) -> Option<&[String]> {
+    config
+        .collector
+        .key_creators
+        .then_some(config.collector.rotation_principals.as_slice())
+}
+
 /// `check`: collects every watched account once, with no metrics and no server.
 pub async fn audit(config: &Config) -> Result<Findings, Error> {
     let sources = accounts::watched(config, Arc::new(Uncounted), None)
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
-    Ok(audit::run(&sources, config.refresh.timeout).await?)
+    Ok(audit::run(&sources, config.refresh.timeout, creators(config)).await?)
 }
 
 /// `remediate`: the audit of `check`, then the remediation of what it found.
@@ -223,6 +235,6 @@ pub async fn remediate(config: &Config, options: RemediateOptions) -> Result<Rem
     let sources = accounts::watched(config, Arc::new(Uncounted), None)
         .await
         .map_err(|err| Error::Discovery(Box::new(err)))?;
-    let findings = audit::run(&sources, config.refresh.timeout).await?;
+    let findings = audit::run(&sources, config.refresh.timeout, creators(config)).await?;
     Ok(audit::remediate(&sources, &findings, options, config.collector.max_exemption).await)
 }

@@ -4,6 +4,7 @@
 //! rendering side can each be tested alone. A snapshot is built whole by a source and only
 //! then published; a half-finished refresh never becomes visible.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// The status of an access key, as IAM reports it. Any other value in an answer makes the answer
@@ -51,6 +52,51 @@ pub(crate) struct User {
     /// The exemptions that name this user, at most one per source; resolved only for
     /// offenders, the only users an exemption changes anything for.
     pub(crate) exemptions: Vec<Exemption>,
+    /// Who created the user's active keys, by key ID, where known; only for offenders.
+    pub(crate) creators: BTreeMap<String, Creator>,
+}
+
+/// Who created an access key: the caller of its `CreateAccessKey`, from CloudTrail (an IAM
+/// change event's record, or `LookupEvents`). Every text is the caller's to choose (the user
+/// agent above all): bounded and stripped of control characters where it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Creator {
+    /// The caller's ARN; an assumed role's session ARN (`arn:aws:sts::ACCOUNT:assumed-role/
+    /// ROLE/SESSION`) names the role and the session, an AWS service is named by its host.
+    pub(crate) arn: String,
+    /// CloudTrail's `userIdentity.type`: `IAMUser`, `AssumedRole`, `Root`, `AWSService`,
+    /// `FederatedUser`, ...
+    pub(crate) identity_type: String,
+    /// Whether the caller was the user, the rotation automation, or someone else.
+    pub(crate) relation: CreatorRelation,
+    /// Where the call came from: an IP address, or an AWS service's name.
+    pub(crate) source_ip: String,
+    /// The tool's name from the user agent (`aws-cli`, `Boto3`, `Terraform`, ...).
+    pub(crate) user_agent: String,
+    /// When the key was created (the record's time), Unix seconds.
+    pub(crate) time: i64,
+}
+
+/// Who a key's creator was to the key's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreatorRelation {
+    /// The user made its own key (a rotation by hand).
+    OwnKey,
+    /// A principal of `collector.rotation_principals`: the rotation automation.
+    Rotation,
+    /// Anyone else: an administrator, a role, root, a service.
+    Other,
+}
+
+impl CreatorRelation {
+    /// The `creator_relation` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CreatorRelation::OwnKey => "self",
+            CreatorRelation::Rotation => "rotation",
+            CreatorRelation::Other => "other",
+        }
+    }
 }
 
 /// Where an exemption was declared.

@@ -5,20 +5,28 @@ use std::time::{Duration, SystemTime};
 
 use super::{CheckError, Findings};
 use crate::clock::seconds;
-use crate::snapshot::{AccountSnapshot, Exemption, User};
-use crate::source::{collect_within, Source};
+use crate::snapshot::{AccessKey, AccountSnapshot, Exemption, KeyStatus, User};
+use crate::source::{collect_within, look_up_creator, Lookup, Source, UnknownCreator};
 
 /// Collects every account once; any failure fails the check (a partial audit is no audit).
+/// With `rotation` (`Some`: `collector.key_creators` on), the creators of the offenders' keys
+/// are looked up too.
 pub(crate) async fn run(
     sources: &[Arc<dyn Source>],
     timeout: Duration,
+    rotation: Option<&[String]>,
 ) -> Result<Findings, CheckError> {
     let checked_at = SystemTime::now();
     let mut snapshots = Vec::with_capacity(sources.len());
     for source in sources {
         let result = collect_within(source.as_ref(), timeout).await;
         match result {
-            Ok(snapshot) => snapshots.push(snapshot),
+            Ok(mut snapshot) => {
+                if let Some(rotation) = rotation {
+                    look_up_creators(source.as_ref(), &mut snapshot, rotation).await;
+                }
+                snapshots.push(snapshot)
+            }
             Err(source_err) => {
                 return Err(CheckError {
                     account: source
@@ -33,6 +41,50 @@ pub(crate) async fn run(
         snapshots,
         checked_at,
     })
+}
+
+/// The least time between two lookups in one account: under CloudTrail's two a second.
+const LOOKUP_SPACING: Duration = Duration::from_millis(600);
+
+/// Looks up who created each active key of the snapshot's offenders (one `LookupEvents` each,
+/// spaced; none for a key older than CloudTrail's history), and keeps those found. A denied
+/// lookup ends the account's lookups.
+async fn look_up_creators(
+    source: &dyn Source,
+    snapshot: &mut AccountSnapshot,
+    rotation: &[String],
+) {
+    let now = crate::clock::now();
+    let mut next = tokio::time::Instant::now();
+    for user in snapshot.users.iter_mut().filter(|user| user.is_offender()) {
+        let active: Vec<AccessKey> = user
+            .access_keys
+            .iter()
+            .filter(|key| key.status == KeyStatus::Active)
+            .cloned()
+            .collect();
+        for key in active {
+            tokio::time::sleep_until(next).await;
+            let lookup =
+                look_up_creator(source.account().iam(), &user.name, &key, rotation, now).await;
+            if lookup != Lookup::Unknown(UnknownCreator::TooOld) {
+                next = tokio::time::Instant::now() + LOOKUP_SPACING;
+            }
+            match lookup {
+                Lookup::Found(creator) => {
+                    user.creators.insert(key.id.clone(), creator);
+                }
+                Lookup::Unknown(UnknownCreator::Denied) => {
+                    tracing::warn!(
+                        account_id = %snapshot.account_id,
+                        "cloudtrail:LookupEvents is not allowed; who created the keys is not shown (deploy/iam/)"
+                    );
+                    return;
+                }
+                Lookup::Unknown(_) => {}
+            }
+        }
+    }
 }
 
 impl Findings {

@@ -25,7 +25,8 @@ use serde_json::{json, Value};
 
 use super::policy::{plan, Human, Plan};
 use super::render::{
-    cell, deactivate_command, exemption_json, json_text, shell_quote, unhonoured, write_columns,
+    cell, created_by, creator_json, deactivate_command, exemption_json, json_text, shell_quote,
+    unhonoured, write_columns,
 };
 use super::{Findings, Options, OutputFormat, Remediation};
 use crate::aws::{AwsError, Iam};
@@ -157,7 +158,9 @@ pub(crate) async fn run(
             (None, Some(source)) => {
                 let iam = source.account().iam();
                 let verdict = match current(iam, audited, max_exemption).await {
-                    Ok(Some(user)) => {
+                    Ok(Some(mut user)) => {
+                        // Who made the keys, as the audit found it (a re-read asks only IAM).
+                        user.creators = audited.creators.clone();
                         let verdict = match user.exempt_at(now) {
                             Some(exemption) => Verdict::Exempt(exemption.clone()),
                             None => plan(&user, now, options.min_idle).into(),
@@ -430,6 +433,7 @@ impl Remediation {
                             "status": key.status.as_str(),
                             "created": rfc3339(key.created),
                             "last_used": key.last_used.map(rfc3339),
+                            "creator": plan.user.creators.get(&key.id).map(creator_json),
                         })
                     })
                     .collect();
@@ -510,6 +514,7 @@ impl Remediation {
             &["ACCOUNT", "USER", "ACTION", "RESULT", "DETAIL"],
             &rows,
         );
+        self.creators_table(&mut out);
         let planned: Vec<&UserPlan> = self
             .users
             .iter()
@@ -540,5 +545,33 @@ impl Remediation {
             }
         );
         out
+    }
+
+    /// Who created the keys, where known: the responder's first question.
+    fn creators_table(&self, out: &mut String) {
+        let rows: Vec<[String; 4]> = self
+            .users
+            .iter()
+            .flat_map(|plan| {
+                plan.user.access_keys.iter().filter_map(move |key| {
+                    let creator = plan.user.creators.get(&key.id)?;
+                    Some([
+                        cell(&plan.account_id),
+                        cell(&plan.user.name),
+                        cell(&key.id),
+                        created_by(creator),
+                    ])
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nWho created the active keys (CloudTrail):");
+        write_columns(
+            out,
+            &["ACCOUNT", "USER", "ACCESS KEY ID", "CREATED BY"],
+            &rows,
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::policy::{advise, Advice, Plan, MIN_IDLE, REMEDIATION};
 use super::Findings;
 use crate::clock::{rfc3339, seconds};
 use crate::controls::{ONE_ACTIVE_KEY, RELATED};
-use crate::snapshot::Exemption;
+use crate::snapshot::{Creator, CreatorRelation, Exemption};
 
 /// The command that deactivates a key, safe to paste into a POSIX shell whatever the endpoint
 /// sent: every value is given as `--option=VALUE` (so a name starting with `-` is never taken
@@ -216,6 +216,7 @@ impl Findings {
                             "advice": advice.as_str(),
                             "command": (advice == Advice::Deactivate)
                                 .then(|| deactivate_command(&user.name, &key.id)),
+                            "creator": user.creators.get(&key.id).map(creator_json),
                         })
                     })
                     .collect();
@@ -334,7 +335,7 @@ impl Findings {
             "LAST USED",
             "ADVICE",
         ];
-        let mut rows: Vec<[String; 9]> = Vec::new();
+        let mut rows: Vec<[String; 10]> = Vec::new();
         let mut commands = Vec::new();
         let mut unhonoured_lines = Vec::new();
         let mut undecided = Vec::new();
@@ -367,13 +368,16 @@ impl Findings {
                     (now.saturating_sub(key.created).max(0) / 86_400).to_string(),
                     key.last_used.map_or_else(|| "never".to_owned(), rfc3339),
                     advice.as_str().to_owned(),
+                    user.creators
+                        .get(&key.id)
+                        .map_or_else(String::new, created_by),
                 ]);
                 if advice == Advice::Deactivate {
                     commands.push(deactivate_command(&user.name, &key.id));
                 }
             }
         }
-        write_columns(out, &header, &rows);
+        write_offender_rows(out, header, rows);
         if !undecided.is_empty() {
             let _ = writeln!(out, "\nNeeds a human (no key can safely be chosen yet):");
             for line in undecided {
@@ -395,6 +399,49 @@ impl Findings {
             let _ = writeln!(out, "  {command}");
         }
     }
+}
+
+/// The offenders' rows, with the creators' column only when one is known: who made a key is
+/// the responder's first question, but most audits have nothing to say there.
+fn write_offender_rows(out: &mut String, header: [&str; 9], rows: Vec<[String; 10]>) {
+    if rows.iter().any(|row| !row[9].is_empty()) {
+        let mut with_creators = header.to_vec();
+        with_creators.push("CREATED BY");
+        let with_creators: [&str; 10] = with_creators.try_into().expect("ten columns");
+        write_columns(out, &with_creators, &rows);
+    } else {
+        let rows: Vec<[String; 9]> = rows
+            .into_iter()
+            .map(|[a, b, c, d, e, f, g, h, i, _]| [a, b, c, d, e, f, g, h, i])
+            .collect();
+        write_columns(out, &header, &rows);
+    }
+}
+
+/// A key's creator in a table cell: who, what to the user, from where, with which tool.
+pub(crate) fn created_by(creator: &Creator) -> String {
+    let who = match creator.relation {
+        CreatorRelation::OwnKey => "the user itself".to_owned(),
+        CreatorRelation::Rotation => format!("{} (rotation)", cell(&creator.arn)),
+        CreatorRelation::Other => cell(&creator.arn),
+    };
+    format!(
+        "{who} from {} with {}",
+        cell(&creator.source_ip),
+        cell(&creator.user_agent)
+    )
+}
+
+/// A key's creator in the JSON.
+pub(crate) fn creator_json(creator: &Creator) -> Value {
+    json!({
+        "arn": creator.arn,
+        "type": creator.identity_type,
+        "relation": creator.relation.as_str(),
+        "source_ip": creator.source_ip,
+        "user_agent": creator.user_agent,
+        "created": rfc3339(creator.time),
+    })
 }
 
 /// Aligned columns under a header, two spaces apart, no trailing blanks.

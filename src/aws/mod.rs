@@ -1,5 +1,6 @@
 //! AWS access: SDK set-up (credential chain, region, endpoint, retries, timeouts) and [`Iam`],
-//! a thin wrapper over the IAM and STS calls the sources make.
+//! a thin wrapper over the IAM and STS calls the sources make (and CloudTrail's lookup of who
+//! created a key).
 //!
 //! The wrapper exists for two reasons: every request is counted by operation and outcome
 //! (through a [`RequestObserver`], so this module needs no Prometheus types), and every SDK
@@ -8,6 +9,7 @@
 
 mod attempts;
 mod capped;
+mod cloudtrail;
 mod error;
 mod organizations;
 mod rate;
@@ -238,6 +240,8 @@ pub(crate) struct CredentialReport {
 pub(crate) struct Iam {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    /// CloudTrail in the IAM home region: who created a key ([`Iam::key_creation_records`]).
+    trail: aws_sdk_cloudtrail::Client,
     observer: Arc<dyn RequestObserver>,
 }
 
@@ -257,6 +261,7 @@ impl Iam {
             .interceptor(strict::Strict)
             .retry_classifier(capped::NoRetryWhenTooLarge)
             .build();
+        let trail = cloudtrail::client(config, attempts.clone());
         let sts = aws_sdk_sts::config::Builder::from(config)
             .interceptor(attempts)
             .interceptor(strict::Strict)
@@ -265,6 +270,7 @@ impl Iam {
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            trail,
             observer,
         }
     }

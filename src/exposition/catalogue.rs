@@ -189,6 +189,21 @@ pub(crate) const NEWEST_ACTIVE_KEY_CREATED: Family = iam(
     USER,
     "for users with more than one active key, in every `key_series` mode: when the newest active key was created (the rules' rotation grace)",
 );
+pub(crate) const ACCESS_KEY_CREATOR: Family = iam(
+    "iam_access_key_creator_info",
+    "Always 1, for each active access key of a user with more than one whose creator is known from the CloudTrail record of its CreateAccessKey (an IAM change event, or LookupEvents): the caller's ARN (an assumed role's session ARN names the role and the session) and identity type, creator_relation self (the user), rotation (collector.rotation_principals) or other, the source address and the tool of the user agent. The texts are the caller's: cut to a bound, control characters removed.",
+    &[
+        "account_id",
+        "user",
+        "access_key_id",
+        "creator_arn",
+        "creator_type",
+        "creator_relation",
+        "source_ip",
+        "user_agent",
+    ],
+    "for each active key of a user with more than one active key, when known: who created it (`creator_relation`: `self`, `rotation` or `other`), from where, with which tool ([who made the key](#who-made-the-key))",
+);
 pub(crate) const ACCOUNT_INFO: Family = plain(
     "iam_account_info",
     Kind::Gauge,
@@ -301,6 +316,13 @@ pub(crate) const REPORT_FALLBACKS: Family = plain(
     &["account_id", "reason", "served"],
     "refreshes that could not have the credential report they wanted; `served`: `older_report`, `api`, `per_key`",
 );
+pub(crate) const CREATOR_LOOKUPS: Family = plain(
+    "iam_exporter_key_creator_lookups_total",
+    Kind::Counter,
+    "Lookups of who created an offender's access key, one per key while the process lives, by outcome: found, not_found (no CreateAccessKey record), too_old (created before CloudTrail's 90 days; no request), denied (no cloudtrail:LookupEvents; the account is not asked again), failed (not asked again).",
+    &["outcome"],
+    "with `collector.key_creators`: lookups of who created an offender's key, once per key; `outcome`: `found`, `not_found`, `too_old`, `denied`, `failed`",
+);
 pub(crate) const EVENTS: Family = plain(
     "iam_exporter_events_total",
     Kind::Counter,
@@ -356,6 +378,7 @@ pub(crate) const ALL: &[&Family] = &[
     &EXEMPTION_EXPIRY,
     &EXEMPTION_INVALID,
     &NEWEST_ACTIVE_KEY_CREATED,
+    &ACCESS_KEY_CREATOR,
     &ACCOUNT_INFO,
     &DISCOVERY_SUCCESS,
     &DISCOVERY_ACCOUNTS,
@@ -372,6 +395,7 @@ pub(crate) const ALL: &[&Family] = &[
     &AWS_REQUESTS,
     &AWS_ATTEMPTS,
     &REPORT_FALLBACKS,
+    &CREATOR_LOOKUPS,
     &EVENTS,
     &EVENT_LAG,
     &EVENTS_POLL_SUCCESS,
@@ -420,156 +444,4 @@ pub(crate) fn markdown_table() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn every_family_is_defined_once_with_a_name_prometheus_accepts() {
-        let mut names: Vec<&str> = ALL.iter().map(|family| family.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ALL.len(), "a family is defined twice");
-        for family in ALL {
-            assert!(family.name.starts_with("iam_"), "{}", family.name);
-            assert_eq!(
-                family.kind == Kind::Counter,
-                family.name.ends_with("_total"),
-                "{}: counters and only counters end in _total",
-                family.name
-            );
-        }
-    }
-
-    /// A body with a sample of every family: discovery and events on, a user with a key of
-    /// each kind, a valid and an invalid exemption, last use from a report.
-    fn everything() -> String {
-        use crate::aws::ErrorKind;
-        use crate::snapshot::{Exemption, ExemptionSource, Grant, InvalidExemption, KeyStatus};
-        use std::time::Duration;
-
-        let metrics =
-            super::super::Metrics::new(Duration::from_secs(60), super::super::KeyIdDisplay::Full)
-                .unwrap();
-        metrics.enable_discovery().unwrap();
-        metrics.discovery_succeeded(1);
-        metrics.account_info("123456789012", "prod", "/r-1/");
-        let mut offender = super::super::tests::user(
-            "a",
-            &[
-                ("AKIA1", KeyStatus::Active, Some(1)),
-                ("AKIA2", KeyStatus::Active, None),
-            ],
-        );
-        offender.exemptions = vec![
-            Exemption {
-                source: ExemptionSource::Config,
-                grant: Ok(Grant {
-                    expires: 2_000_000_000,
-                    reason: "r".to_owned(),
-                    owner: "o".to_owned(),
-                }),
-            },
-            Exemption {
-                source: ExemptionSource::Tag,
-                grant: Err(InvalidExemption::NoOwner),
-            },
-        ];
-        let mut snapshot = (*super::super::tests::snapshot("123456789012", vec![offender])).clone();
-        snapshot.last_used_from = crate::snapshot::LastUsedFrom::Report(1);
-        snapshot.report_fallback = Some(crate::snapshot::ReportFallback {
-            reason: "throttled",
-            served: crate::snapshot::FallbackServed::OlderReport,
-        });
-        metrics.refresh_succeeded(std::sync::Arc::new(snapshot), Duration::ZERO);
-        metrics.refresh_failed("123456789012", ErrorKind::Throttled, Duration::ZERO);
-        let observer = metrics.request_observer();
-        observer.observe("ListUsers", "success");
-        observer.attempt("ListUsers", "success");
-        let published = super::super::Published::new(metrics.render().unwrap());
-        let events = published.enable_events().unwrap();
-        events.event("CreateAccessKey", "applied");
-        events.burst(1);
-        events.lag(1.0);
-        events.polled(true);
-        events.backlog(0);
-        String::from_utf8(published.scrape(false).concat()).unwrap()
-    }
-
-    /// What the exporter exports is what the catalogue says: every family of a body with a
-    /// sample of each is there, of its type, with its labels.
-    #[test]
-    fn the_body_exports_every_family_of_the_catalogue_as_it_says() {
-        let body = everything();
-        let mut seen = std::collections::BTreeSet::new();
-        for line in body.lines().filter(|l| !l.starts_with('#')) {
-            let (series, _) = line.rsplit_once(' ').unwrap();
-            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-            if name.starts_with("process_") {
-                continue;
-            }
-            let family = ALL
-                .iter()
-                .find(|f| f.kind != Kind::Histogram && f.name == name)
-                .or_else(|| {
-                    ALL.iter().find(|f| {
-                        f.kind == Kind::Histogram
-                            && ["_bucket", "_sum", "_count"]
-                                .iter()
-                                .any(|end| name == format!("{}{end}", f.name))
-                    })
-                })
-                .unwrap_or_else(|| panic!("`{name}` is not in the catalogue"));
-            let mut names: Vec<&str> = labels
-                .trim_end_matches('}')
-                .split(',')
-                .filter(|l| !l.is_empty())
-                .map(|l| l.split('=').next().unwrap())
-                .filter(|l| *l != "le")
-                .collect();
-            // The crate's encoder sorts the labels by name; the direct writer keeps their order.
-            let mut want = family.labels.to_vec();
-            if names != want {
-                names.sort_unstable();
-                want.sort_unstable();
-            }
-            assert_eq!(names, want, "labels of `{name}`");
-            assert!(
-                body.contains(&format!(
-                    "# TYPE {} {}\n",
-                    family.name,
-                    family.kind.as_str()
-                )),
-                "type of `{}`",
-                family.name
-            );
-            seen.insert(family.name);
-        }
-        let missing: Vec<&str> = ALL
-            .iter()
-            .map(|f| f.name)
-            .filter(|name| !seen.contains(name))
-            .collect();
-        assert!(missing.is_empty(), "not exported: {missing:?}\n{body}");
-    }
-
-    /// The README's metrics table is exactly what the catalogue generates.
-    #[test]
-    fn the_readme_metrics_table_says_what_the_catalogue_says() {
-        let readme =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-                .unwrap();
-        let begin = "<!-- BEGIN metrics (generated: see src/exposition/catalogue.rs) -->\n";
-        let end = "<!-- END metrics -->";
-        let start = readme
-            .find(begin)
-            .expect("the README has the metrics markers")
-            + begin.len();
-        let stop = readme[start..].find(end).expect("the end marker") + start;
-        assert_eq!(
-            &readme[start..stop],
-            markdown_table(),
-            "README.md's metrics table is out of date; replace it with the text above"
-        );
-    }
-}
+mod tests;

@@ -116,6 +116,7 @@ impl RefreshMetrics {
 pub(super) struct AwsMetrics {
     requests: IntCounterVec,
     attempts: IntCounterVec,
+    creator_lookups: IntCounterVec,
 }
 
 impl AwsMetrics {
@@ -123,10 +124,17 @@ impl AwsMetrics {
         let metrics = AwsMetrics {
             requests: catalogue::AWS_REQUESTS.int_counter_vec()?,
             attempts: catalogue::AWS_ATTEMPTS.int_counter_vec()?,
+            creator_lookups: catalogue::CREATOR_LOOKUPS.int_counter_vec()?,
         };
         registry.register(Box::new(metrics.requests.clone()))?;
         registry.register(Box::new(metrics.attempts.clone()))?;
+        registry.register(Box::new(metrics.creator_lookups.clone()))?;
         Ok(metrics)
+    }
+
+    /// One lookup of a key's creator, by outcome.
+    pub(super) fn creator_lookup(&self, outcome: &str) {
+        self.creator_lookups.with_label_values(&[outcome]).inc();
     }
 
     /// Counts AWS requests for the sources.

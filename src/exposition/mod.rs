@@ -269,6 +269,11 @@ impl Metrics {
         self.refresh.failed(account_id, kind, took);
     }
 
+    /// One lookup of a key's creator, by outcome.
+    pub(crate) fn creator_lookup(&self, outcome: &str) {
+        self.aws.creator_lookup(outcome);
+    }
+
     /// Counts AWS requests for the sources.
     pub(crate) fn request_observer(&self) -> Arc<dyn RequestObserver> {
         self.aws.observer()

@@ -26,6 +26,10 @@ enum Rows {
     User(fn(&User) -> Option<f64>),
     /// One per key: `account_id`, `user`, `access_key_id`, `status`.
     Key(fn(&AccessKey) -> Option<f64>),
+    /// One per known creator of an active key of an offender: `account_id`, `user`,
+    /// `access_key_id`, `creator_arn`, `creator_type`, `creator_relation`, `source_ip`,
+    /// `user_agent`; in every `key_series` mode, as the alerts name the creator.
+    Creator,
     /// One per well-formed exemption (value: its expiry; `account_id`, `user`, `source`,
     /// `reason`, `owner`), or per invalid one (value 1; `account_id`, `user`, `source`,
     /// `problem`).
@@ -74,6 +78,7 @@ impl Family {
                 }
                 Rows::User(value) => block.users(s, *value),
                 Rows::Exemption { valid } => block.exemptions(s, *valid),
+                Rows::Creator => block.creators(s, key_ids),
                 Rows::Key(value) => block.keys(s, *value, key_ids, key_series),
             }
         }
@@ -156,6 +161,31 @@ impl Block<'_> {
         }
     }
 
+    fn creators(&mut self, s: &AccountSnapshot, key_ids: KeyIdDisplay) {
+        for user in s.users.iter().filter(|user| user.is_offender()) {
+            for key in &user.access_keys {
+                let Some(creator) = user.creators.get(&key.id) else {
+                    continue;
+                };
+                if key.status != crate::snapshot::KeyStatus::Active {
+                    continue;
+                }
+                let id = key_ids.show(&key.id);
+                let values = [
+                    s.account_id.as_str(),
+                    &user.name,
+                    id.as_ref(),
+                    &creator.arn,
+                    &creator.identity_type,
+                    creator.relation.as_str(),
+                    &creator.source_ip,
+                    &creator.user_agent,
+                ];
+                self.sample(&values, 1.0);
+            }
+        }
+    }
+
     fn keys(
         &mut self,
         s: &AccountSnapshot,
@@ -222,6 +252,7 @@ impl SnapshotFamilies {
                 &c::ACCESS_KEY_CREATED,
                 Rows::Key(|key| Some(seconds(key.created))),
             ),
+            family(&c::ACCESS_KEY_CREATOR, Rows::Creator),
             family(
                 &c::ACCESS_KEY_LAST_USED,
                 Rows::Key(|key| key.last_used.map(seconds)),

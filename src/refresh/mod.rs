@@ -12,7 +12,11 @@
 //! again and republishes within seconds; a refresh that began before such a read keeps its
 //! result for that user.
 
+mod creators;
 mod events;
+mod plan;
+
+pub(crate) use creators::CreatorSettings;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use crate::health::Readiness;
 use crate::shutdown::Shutdown;
 use crate::snapshot::User;
 use crate::source::{collect_within, Source, UNKNOWN_ACCOUNT};
+use plan::{plan, TaskState};
 
 /// The users events had read again, by name: when (wall clock, to compare with a snapshot's
 /// data time), and what was read (`None`: gone).
@@ -57,6 +62,13 @@ struct Target {
     /// Set, under `publishing`, once the account is no longer watched: nothing may publish it
     /// again.
     forgotten: AtomicBool,
+    /// Who created the keys of the account's offenders, as far as known (found, or why not),
+    /// by key ID: each key is looked up once.
+    creators: std::sync::Mutex<BTreeMap<String, crate::source::Lookup>>,
+    /// Woken when a snapshot is published: its offenders' keys may need their creators.
+    creators_wanted: Notify,
+    /// `cloudtrail:LookupEvents` was refused: the account is not asked again.
+    creators_denied: AtomicBool,
 }
 
 impl Target {
@@ -100,6 +112,8 @@ pub(crate) struct Refresher {
     events: std::sync::Mutex<Option<Events>>,
     /// Counts the bodies published, so that an event's lag ends when it is served.
     published: watch::Sender<u64>,
+    /// Whether, and how, the creators of the offenders' keys are looked up.
+    creators: CreatorSettings,
 }
 
 impl Refresher {
@@ -125,7 +139,14 @@ impl Refresher {
             timeout,
             events: std::sync::Mutex::new(None),
             published: watch::channel(0).0,
+            creators: CreatorSettings::default(),
         }
+    }
+
+    /// Also look up who created the offenders' keys.
+    pub(crate) fn with_creators(mut self, creators: CreatorSettings) -> Self {
+        self.creators = creators;
+        self
     }
 
     /// Also consume IAM change events.
@@ -190,6 +211,10 @@ impl Refresher {
                     &mut snapshot,
                     &mut target.event_reads.lock().unwrap_or_else(|e| e.into_inner()),
                 );
+                creators::attach(
+                    &mut snapshot,
+                    &target.creators.lock().unwrap_or_else(|e| e.into_inner()),
+                );
                 let keys: usize = snapshot.users.iter().map(|u| u.access_keys.len()).sum();
                 tracing::info!(
                     account_id = %snapshot.account_id,
@@ -205,6 +230,7 @@ impl Refresher {
                 self.metrics.refresh_succeeded(Arc::new(snapshot), took);
                 target.publish_info(&self.metrics);
                 target.succeeded_once.store(true, Ordering::SeqCst);
+                target.creators_wanted.notify_one();
                 true
             }
             Err(err) => {
@@ -398,6 +424,9 @@ impl Refresher {
             publishing: tokio::sync::Mutex::new(()),
             event_reads: Default::default(),
             forgotten: AtomicBool::new(false),
+            creators: Default::default(),
+            creators_wanted: Notify::new(),
+            creators_denied: AtomicBool::new(false),
         });
         target.publish_info(&self.metrics);
         self.targets
@@ -432,54 +461,24 @@ impl Refresher {
     }
 }
 
-/// An account task, as the plan sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TaskState {
-    /// Refreshing on its schedule.
-    Running,
-    /// Ended, which it never should (a panic): started again if still watched.
-    Ended,
-}
-
-/// What to do with the account tasks when the accounts to watch are known anew.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Plan {
-    /// Running but no longer watched: stopped, then forgotten.
-    stop: Vec<String>,
-    /// Running and still watched: their names and OU paths updated.
-    keep: Vec<String>,
-    /// Watched and without a task: started.
-    start: Vec<String>,
-    /// Watched, but the task ended: started again.
-    restart: Vec<String>,
-}
-
-/// The watched-accounts diff: the tasks there are against the accounts to watch, by key.
-fn plan<'a>(
-    tasks: &BTreeMap<String, TaskState>,
-    watched: impl Iterator<Item = &'a String>,
-) -> Plan {
-    let watched: std::collections::BTreeSet<&String> = watched.collect();
-    let mut plan = Plan {
-        stop: tasks
-            .keys()
-            .filter(|key| !watched.contains(key))
-            .cloned()
-            .collect(),
-        ..Plan::default()
-    };
-    for key in watched {
-        match tasks.get(key) {
-            Some(TaskState::Running) => plan.keep.push(key.clone()),
-            Some(TaskState::Ended) => plan.restart.push(key.clone()),
-            None => plan.start.push(key.clone()),
-        }
-    }
-    plan
+/// One account's task: its refreshes, and beside them the lookups of its keys' creators.
+async fn account_loop(
+    this: Arc<Refresher>,
+    target: Arc<Target>,
+    refreshed: Arc<Notify>,
+    shutdown: Shutdown,
+) {
+    let creators = creators::run(
+        this.clone(),
+        target.clone(),
+        refreshed.clone(),
+        shutdown.clone(),
+    );
+    tokio::join!(refresh_loop(this, target, refreshed, shutdown), creators);
 }
 
 /// One account's schedule: refresh, then wait until `refresh.interval` after its start.
-async fn account_loop(
+async fn refresh_loop(
     this: Arc<Refresher>,
     target: Arc<Target>,
     refreshed: Arc<Notify>,
@@ -519,75 +518,5 @@ async fn render(this: Arc<Refresher>, refreshed: Arc<Notify>, mut shutdown: Shut
             _ = shutdown.wait() => return,
             () = tokio::time::sleep(RENDER_GAP) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tasks(entries: &[(&str, TaskState)]) -> BTreeMap<String, TaskState> {
-        entries
-            .iter()
-            .map(|(key, state)| ((*key).to_owned(), *state))
-            .collect()
-    }
-
-    fn keys(keys: &[&str]) -> Vec<String> {
-        keys.iter().map(|key| (*key).to_owned()).collect()
-    }
-
-    #[test]
-    fn the_first_list_starts_every_account() {
-        let plan = plan(&tasks(&[]), keys(&["a", "b"]).iter());
-        assert_eq!(
-            plan,
-            Plan {
-                start: keys(&["a", "b"]),
-                ..Plan::default()
-            }
-        );
-    }
-
-    #[test]
-    fn a_gone_account_is_stopped_a_new_one_started_and_the_rest_kept() {
-        let running = tasks(&[("a", TaskState::Running), ("b", TaskState::Running)]);
-        let plan = plan(&running, keys(&["b", "c"]).iter());
-        assert_eq!(
-            plan,
-            Plan {
-                stop: keys(&["a"]),
-                keep: keys(&["b"]),
-                start: keys(&["c"]),
-                restart: vec![],
-            }
-        );
-    }
-
-    #[test]
-    fn an_ended_task_of_a_watched_account_is_restarted_and_of_a_gone_one_stopped() {
-        let running = tasks(&[("a", TaskState::Ended), ("b", TaskState::Ended)]);
-        let plan = plan(&running, keys(&["a"]).iter());
-        assert_eq!(
-            plan,
-            Plan {
-                stop: keys(&["b"]),
-                restart: keys(&["a"]),
-                ..Plan::default()
-            }
-        );
-    }
-
-    #[test]
-    fn an_empty_list_stops_everything() {
-        let running = tasks(&[("a", TaskState::Running)]);
-        let plan = plan(&running, keys(&[]).iter());
-        assert_eq!(
-            plan,
-            Plan {
-                stop: keys(&["a"]),
-                ..Plan::default()
-            }
-        );
     }
 }

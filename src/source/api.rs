@@ -154,6 +154,7 @@ impl ApiSource {
             path,
             access_keys,
             exemptions: Vec::new(),
+            creators: Default::default(),
         }))
     }
 

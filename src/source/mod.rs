@@ -10,9 +10,14 @@
 //! A source never touches Prometheus; the refresh loop publishes what it returns.
 
 mod api;
+mod creators;
 mod credential_report;
 mod exemptions;
 
+pub(crate) use creators::{
+    from_record as creator_from_record, look_up as look_up_creator, Lookup,
+    Unknown as UnknownCreator,
+};
 pub(crate) use exemptions::{tag_exemption, Exemptions};
 
 use std::sync::Arc;
@@ -125,6 +130,7 @@ pub(crate) async fn read_user(
             .unwrap_or_else(|| "/".to_owned()),
         access_keys,
         exemptions: Vec::new(),
+        creators: Default::default(),
     };
     source
         .exemptions()

@@ -166,6 +166,10 @@ fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
             _ => format!("iam:{op}"),
         })
         .collect();
+    // Who created an offender's key, with the account's own read-only credentials.
+    let trail = operations("cloudtrail.rs");
+    assert_eq!(trail, ["LookupEvents"]);
+    read.extend(trail.iter().map(|op| format!("cloudtrail:{op}")));
     read.sort();
     assert!(read.len() >= 8, "{read:?}");
     assert_eq!(allowed("iam-key-exporter-policy.json"), read);
@@ -206,5 +210,191 @@ fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
     assert_eq!(
         allowed("exporter-assume-role-policy.json"),
         ["sts:AssumeRole", "sts:TagSession"]
+    );
+}
+
+/// The most lines a file of `src/` may have, and a function.
+const MAX_FILE_LINES: usize = 600;
+const MAX_FN_LINES: usize = 80;
+
+/// Functions allowed to be longer, each with why; empty today, and meant to stay short.
+const LONG_FNS_KEPT: &[(&str, &str, &str)] = &[];
+
+/// The text with the insides of strings, characters and comments blanked (newlines kept), so
+/// that braces in them do not count.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                out.push(blank(chars[i]));
+                i += 1;
+            }
+            out.push_str("  ");
+            i += 2;
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && {
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            chars.get(i + 1 + hashes) == Some(&'"')
+        } {
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            let close: String = std::iter::once('"')
+                .chain("#".repeat(hashes).chars())
+                .collect();
+            out.push('"');
+            i += 2 + hashes;
+            while i < chars.len() && !chars[i..].iter().collect::<String>().starts_with(&close) {
+                out.push(blank(chars[i]));
+                i += 1;
+            }
+            out.push('"');
+            i += close.chars().count();
+        } else if c == '"' {
+            out.push('"');
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                let skip = if chars[i] == '\\' { 2 } else { 1 };
+                for _ in 0..skip.min(chars.len() - i) {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+            out.push('"');
+            i += 1;
+        } else if c == '\'' && next == Some('\\') {
+            // An escaped character literal: up to its closing quote.
+            out.push(' ');
+            i += 2;
+            while i < chars.len() && chars[i] != '\'' {
+                out.push(' ');
+                i += 1;
+            }
+            out.push(' ');
+            i += 1;
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            out.push_str("   ");
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Each `fn` of the text with its length in lines, from its signature to its closing brace.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(fn_at) = words.iter().position(|w| *w == "fn") else {
+            continue;
+        };
+        let qualifiers = [
+            "pub",
+            "pub(crate)",
+            "pub(super)",
+            "async",
+            "const",
+            "unsafe",
+        ];
+        if !words[..fn_at].iter().all(|w| qualifiers.contains(w)) {
+            continue;
+        }
+        let name: String = words
+            .get(fn_at + 1)
+            .map(|w| {
+                w.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut depth, mut opened) = (0i64, false);
+        for (end, body) in lines.iter().enumerate().skip(at) {
+            if !opened && body.contains(';') && !body.contains('{') {
+                break; // a declaration without a body
+            }
+            for c in body.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth <= 0 {
+                found.push((name.clone(), at + 1, end - at + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Small enough to read: no file of `src/` over [`MAX_FILE_LINES`], no function over
+/// [`MAX_FN_LINES`] (tests included), but for the few kept with their reasons.
+#[test]
+fn files_and_functions_stay_small_enough_to_read() {
+    let src = project_dir().join("src");
+    let mut stack = vec![src.clone()];
+    let mut too_long = Vec::new();
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            files += 1;
+            let relative = path.strip_prefix(&src).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines = text.lines().count();
+            if lines > MAX_FILE_LINES {
+                too_long.push(format!("src/{relative}: {lines} lines"));
+            }
+            for (name, line, length) in functions(&code_only(&text)) {
+                let kept = LONG_FNS_KEPT
+                    .iter()
+                    .any(|(file, kept, _)| *file == relative && *kept == name);
+                if length > MAX_FN_LINES && !kept {
+                    too_long.push(format!("src/{relative}:{line}: fn {name}: {length} lines"));
+                }
+            }
+        }
+    }
+    assert!(files >= 40, "found {files} files");
+    assert!(
+        too_long.is_empty(),
+        "longer than {MAX_FILE_LINES} lines a file or {MAX_FN_LINES} a fn:\n{}",
+        too_long.join("\n")
+    );
+}
+
+/// The measure itself: braces in strings, characters and comments do not count.
+#[test]
+fn function_lengths_count_code_not_strings() {
+    let text = "fn a() {\n    let s = \"{{\";\n    let c = '{';\n    // {\n}\nfn b() -> u8 {\n    let r = r#\"}\"#;\n    1\n}\n";
+    let found = functions(&code_only(text));
+    assert_eq!(
+        found,
+        [("a".to_owned(), 1, 5), ("b".to_owned(), 6, 4)],
+        "{}",
+        code_only(text)
     );
 }

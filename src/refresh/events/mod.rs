@@ -31,7 +31,7 @@ use crate::error::error_chain;
 use crate::exposition::EventMetrics;
 use crate::shutdown::Shutdown;
 use crate::snapshot::{AccountSnapshot, User};
-use crate::source::read_user;
+use crate::source::{creator_from_record, read_user, Lookup};
 use record::label;
 pub(crate) use record::{parse, Event, Skip};
 
@@ -201,6 +201,11 @@ async fn handle_burst(
         let Some(target) = this.target_of(&account) else {
             continue;
         };
+        if this.creators.enabled {
+            for (event, _) in &events {
+                remember_creator(this, &target, event);
+            }
+        }
         // One read for all: it says what IAM says now, whatever each event said. A path, when
         // one of them carries it (CreateUser).
         let mut event = events[0].0.clone();
@@ -280,9 +285,31 @@ async fn apply(this: &Refresher, target: &Target, event: &Event) -> Result<(), S
     if let Some(latest) = latest {
         let mut snapshot = (*latest).clone();
         put_user(&mut snapshot, &name, user);
+        super::creators::attach(
+            &mut snapshot,
+            &target.creators.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         this.metrics.replace_snapshot(Arc::new(snapshot));
+        target.creators_wanted.notify_one();
     }
     Ok(())
+}
+
+/// A `CreateAccessKey` record says who created the key: remembered, so that the key is never
+/// looked up.
+fn remember_creator(this: &Refresher, target: &Target, event: &Event) {
+    let Some(record) = &event.record else {
+        return;
+    };
+    let Some((id, creator)) = creator_from_record(record, &event.user, &this.creators.rotation)
+    else {
+        return;
+    };
+    target
+        .creators
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, Lookup::Found(creator));
 }
 
 /// Root acting on its own keys: asks again whether root has an access key (one

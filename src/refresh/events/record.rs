@@ -34,6 +34,8 @@ pub(crate) struct Event {
     pub(crate) path: Option<String>,
     /// When the call was made, Unix seconds.
     pub(crate) time: Option<f64>,
+    /// The CloudTrail record of a `CreateAccessKey` for a user: who created the key.
+    pub(crate) record: Option<Value>,
 }
 
 /// Why a message is not an event to apply.
@@ -85,6 +87,7 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
             root: true,
             path: None,
             time: event_time(&envelope),
+            record: None,
         });
     }
     let user = text(&request["userName"])
@@ -112,6 +115,7 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
             "{name} carries a path IAM could not have"
         )));
     }
+    let record = (name == "CreateAccessKey").then(|| detail.clone());
     Ok(Event {
         name,
         account,
@@ -119,6 +123,7 @@ pub(crate) fn parse(body: &str) -> Result<Event, Skip> {
         root: false,
         path,
         time: event_time(&envelope),
+        record,
     })
 }
 

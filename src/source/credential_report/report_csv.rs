@@ -56,6 +56,7 @@ pub(crate) fn parse(content: &[u8]) -> Result<ParsedReport, String> {
                 path,
                 access_keys,
                 exemptions: Vec::new(),
+                creators: Default::default(),
             });
         }
     }
