@@ -7,6 +7,16 @@
 //! ([`FakeIam::add_member`]), each with a state of its own, are reached as in AWS: `AssumeRole`
 //! into `arn:aws:iam::ACCOUNT:role/...` gives credentials, and requests signed with them are
 //! answered from that account's state.
+//!
+//! It also serves CloudTrail's `LookupEvents` ([`cloudtrail`]), in CloudTrail's JSON 1.1
+//! protocol on the same endpoint: each account's [`State::trail`] of CloudTrail records, the
+//! last 90 days of them, newest first, paged by `NextToken`, at CloudTrail's rate of two
+//! requests per second per account and region, refused when [`State::lookup_denied`]. Its
+//! requests are counted, and its faults injected, under the action name `LookupEvents`.
+
+pub mod cloudtrail;
+
+pub use cloudtrail::{Lookup, TrailRecord, TrailResource};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,7 +72,10 @@ pub enum Report {
     Complete { generated: i64 },
 }
 
-/// What a fault does to a request.
+/// What a fault does to a request. A `LookupEvents` request gets the same in CloudTrail's JSON
+/// (`ThrottlingException`, `InternalFailure`, `AccessDeniedException`, a body that is not
+/// JSON, `NextToken`s that go round); the kinds about users, keys and `ListUsers` do nothing
+/// to it.
 #[derive(Debug, Clone)]
 pub enum FaultKind {
     /// HTTP 400 `Throttling: Rate exceeded`.
@@ -135,6 +148,21 @@ pub struct State {
     pub assume_role_denied: bool,
     /// When each request arrived, in order (for rate checks).
     pub arrivals: Vec<std::time::Instant>,
+    /// The account's CloudTrail event history, in any order: what `LookupEvents` searches.
+    pub trail: Vec<TrailRecord>,
+    /// The region whose event history holds IAM's events (CloudTrail records global-service
+    /// events in US East (N. Virginia)): a lookup signed for another region finds nothing.
+    pub trail_region: String,
+    /// The caller may not `cloudtrail:LookupEvents`: HTTP 400 `AccessDeniedException`.
+    pub lookup_denied: bool,
+    /// Pages of at most this many events whatever `MaxResults` asks, so that tests see
+    /// several pages without seeding 50 events a page.
+    pub lookup_page_size: Option<usize>,
+    /// `LookupEvents` requests let through per second per region before
+    /// `ThrottlingException` (CloudTrail's two; `None`: no limit).
+    pub lookup_rate_limit: Option<u32>,
+    /// Every `LookupEvents` request, in order.
+    pub lookups: Vec<Lookup>,
 }
 
 impl Default for State {
@@ -152,6 +180,12 @@ impl Default for State {
             list_users_max_items: Vec::new(),
             assume_role_denied: false,
             arrivals: Vec::new(),
+            trail: Vec::new(),
+            trail_region: "us-east-1".to_owned(),
+            lookup_denied: false,
+            lookup_page_size: None,
+            lookup_rate_limit: Some(cloudtrail::LOOKUP_REQUESTS_PER_SECOND),
+            lookups: Vec::new(),
         }
     }
 }
@@ -209,6 +243,22 @@ impl State {
 
     pub fn total_requests(&self) -> u64 {
         self.requests.values().sum()
+    }
+
+    /// Adds a CloudTrail record (bare, or an EventBridge envelope's `detail`, as in
+    /// tests/fixtures/cloudtrail) to the trail, and gives it back to change:
+    /// `state.add_trail_record(&text).at(now() - 86_400).for_key("alice", &key)`. A record whose
+    /// `eventID` the trail already holds gets a new one, so that one file can seed many events.
+    /// Panics when `record` is not one CloudTrail record.
+    pub fn add_trail_record(&mut self, record: &str) -> &mut TrailRecord {
+        let mut record =
+            TrailRecord::parse(record).unwrap_or_else(|err| panic!("a CloudTrail record: {err}"));
+        if self.trail.iter().any(|r| r.event_id == record.event_id) {
+            let n = self.trail.len();
+            record.with_event_id(&format!("{n:08x}-fa4e-4000-8000-{n:012x}"));
+        }
+        self.trail.push(record);
+        self.trail.last_mut().unwrap()
     }
 }
 
@@ -372,9 +422,41 @@ const MEMBER_KEY_PREFIX: &str = "ASIAFAKE";
 
 /// The member account whose credentials signed `request`, from SigV4's `Credential=` field.
 fn signing_member(request: &Request<Incoming>) -> Option<String> {
-    let auth = request.headers().get("authorization")?.to_str().ok()?;
-    let key = auth.split("Credential=").nth(1)?.split('/').next()?;
+    let key = credential_scope(request)?.next()?;
     key.strip_prefix(MEMBER_KEY_PREFIX).map(str::to_owned)
+}
+
+/// The region `request` was signed for (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+fn signing_region(request: &Request<Incoming>) -> Option<String> {
+    credential_scope(request)?.nth(2).map(str::to_owned)
+}
+
+fn credential_scope(request: &Request<Incoming>) -> Option<std::str::Split<'_, char>> {
+    let auth = request.headers().get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?.split(',').next()?;
+    Some(credential.split('/'))
+}
+
+/// A request arrives: counted under `action`, and the fault it meets (if any) used up.
+fn arrive(state: &Mutex<State>, action: &str, user: Option<&str>) -> (Duration, Option<FaultKind>) {
+    let mut state = state.lock().unwrap();
+    *state.requests.entry(action.to_owned()).or_default() += 1;
+    state.arrivals.push(std::time::Instant::now());
+    let fault = state
+        .faults
+        .iter_mut()
+        .find(|f| {
+            f.action.as_deref().is_none_or(|a| a == action)
+                && f.user.as_deref().is_none_or(|u| Some(u) == user)
+                && f.remaining != Some(0)
+        })
+        .map(|f| {
+            if let Some(n) = f.remaining.as_mut() {
+                *n -= 1;
+            }
+            f.kind.clone()
+        });
+    (state.latency, fault)
 }
 
 async fn handle(
@@ -382,9 +464,23 @@ async fn handle(
     members: Members,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Failure> {
+    // CloudTrail's JSON protocol names the operation in a header, the Query protocol in the body.
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|target| target.to_str().ok())
+        .map(str::to_owned);
+    let region = signing_region(&request);
     let state = match signing_member(&request) {
         Some(account) => match members.lock().unwrap().get(&account) {
             Some(member) => member.clone(),
+            None if target.is_some() => {
+                return Ok(cloudtrail::error(
+                    StatusCode::BAD_REQUEST,
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ))
+            }
             None => {
                 return Ok(error(
                     StatusCode::FORBIDDEN,
@@ -399,30 +495,14 @@ async fn handle(
         Ok(body) => body.to_bytes(),
         Err(_) => return Err(Failure::Reset),
     };
+    if let Some(target) = target {
+        return cloudtrail::serve(&state, &target, region.as_deref(), &body).await;
+    }
     let params = parse_form(&String::from_utf8_lossy(&body));
     let action = params.get("Action").cloned().unwrap_or_default();
     let user = params.get("UserName").cloned();
 
-    let (latency, fault) = {
-        let mut state = state.lock().unwrap();
-        *state.requests.entry(action.clone()).or_default() += 1;
-        state.arrivals.push(std::time::Instant::now());
-        let fault = state
-            .faults
-            .iter_mut()
-            .find(|f| {
-                f.action.as_deref().is_none_or(|a| a == action)
-                    && f.user.as_deref().is_none_or(|u| Some(u) == user.as_deref())
-                    && f.remaining != Some(0)
-            })
-            .map(|f| {
-                if let Some(n) = f.remaining.as_mut() {
-                    *n -= 1;
-                }
-                f.kind.clone()
-            });
-        (state.latency, fault)
-    };
+    let (latency, fault) = arrive(&state, &action, user.as_deref());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

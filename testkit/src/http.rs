@@ -48,6 +48,19 @@ pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
         .unwrap_or_else(|err| panic!("POST {path} on {addr}: {err}"))
 }
 
+/// `method path` with `headers` and `body`; panics like [`request`].
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    exchange(addr, method, path, headers, body, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|err| panic!("{method} {path} on {addr}: {err}"))
+}
+
 /// Like [`request`], but every failure is an error (for polling a server that may not be up),
 /// and the answer may take up to 30 s.
 pub async fn try_request(
