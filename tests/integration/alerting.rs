@@ -37,7 +37,7 @@ async fn promtool_lints_the_rules_and_their_unit_tests_pass() {
     )
     .await;
     assert_eq!(code, 0, "promtool check rules:\n{out}{err}");
-    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
 
     let tests = project_dir().join("tests/rules/iam-key-exporter.test.yml");
     let (code, out, err) = run(
