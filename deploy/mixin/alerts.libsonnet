@@ -19,7 +19,9 @@
 //                    failed refreshes at the default 5m interval); IAMKeyExporterReplicaDown 20m
 //                    (longer than a whole restart); IAMUserMultipleActiveAccessKeys 30m (the grace
 //                    does the real waiting); IAMUserSecondAccessKey 0s (its point is to be early;
-//                    info severity); IAMUserExemptionExpired 1m; IAMUserExemptionInvalid 2m;
+//                    info severity); IAMUserAccessKeyCreatedByOther 0s (the creator of a key
+//                    never changes, and the note is worth most when it is early);
+//                    IAMUserExemptionExpired 1m; IAMUserExemptionInvalid 2m;
 //                    IAMAccessKeyTooOld 1h (age only grows); IAMAccessKeyUnused 4h (in
 //                    credential-report mode last use can be up to 4h old).
 //
@@ -34,6 +36,22 @@
 //     IAMUserMultipleActiveAccessKeys fire; IAMUserExemptionExpired and IAMUserExemptionInvalid
 //     say when an exemption stops counting.
 //   - Summaries name the account (`iam_account_info`'s `account_name`) when the exporter knows it.
+//   - The creator of a key (iam_access_key_creator_info, offenders' active keys only) is known
+//     only when the exporter has read the key's CreateAccessKey record (from an event, or from
+//     CloudTrail's LookupEvents: the last 90 days, with collector.key_creators on and the
+//     permission); without it the descriptions say "creator not known" and point to the runbook,
+//     and IAMUserAccessKeyCreatedByOther cannot fire. An exempt user's key made by a stranger is
+//     still noted: an exemption allows the second key, not whoever made it.
+//
+// Hostile values: creator_arn, source_ip and user_agent come from a CloudTrail record, whose
+// user agent (and, through the session name, part of the ARN) the caller chooses. Prometheus
+// expands annotations with text/template, which escapes nothing, so each such value is written
+// with `printf "%q"`: in double quotes, with `"`, `\`, control characters and invisible Unicode
+// (bidi overrides, zero-width) escaped Go-style. A value therefore stays one quoted token on its
+// line, and cannot end the sentence, start a line or fake the next key's. `{{`, `<` and `&` are
+// kept as written: the output is never expanded again, and HTML belongs to the notification
+// templates (Alertmanager's email template escapes; see docs/monitoring.md for Slack).
+// creator_type is CloudTrail's own word, reduced to its letters (reReplaceAll "[^A-Za-z]").
 {
   local config = self._config,
   // The thresholds and texts, formatted into the expressions (`%(name)s`) and the annotations.
@@ -42,6 +60,31 @@
     IAMAccessKeyTooOld: ['90 days', config.keyMaxAgeText],
     IAMAccessKeyUnused: ['90 days', config.keyUnusedText],
   },
+  // What a description says of a key's creator: the template "creator", defined in the
+  // description that uses it, of an iam_access_key_creator_info sample.
+  local creatorArn = '{{ printf "%q" .Labels.creator_arn }}',
+  local creatorType = '{{ reReplaceAll "[^A-Za-z]" "" .Labels.creator_type }}',
+  local defineCreator =
+    '{{ define "creator" }}created by {{ if eq .Labels.creator_relation "self" }}the user themself (' + creatorArn + ', ' + creatorType + ')'
+    + '{{ else if eq .Labels.creator_relation "rotation" }}the rotation automation (' + creatorArn + ', ' + creatorType + ')'
+    + '{{ else }}' + creatorArn + ' (' + creatorType + '){{ end }}'
+    + ' from {{ printf "%q" .Labels.source_ip }} with {{ printf "%q" .Labels.user_agent }}{{ end }}',
+  // The user's active keys, one line each with its age and creator; sets $unknown when a
+  // creator is not known. `withoutKeys` ends the sentence when the keys are not exported
+  // (collector.key_series = none): then the creators known are listed from their own series.
+  local activeKeys(withoutKeys) =
+    '{{ $unknown := false }}Active keys:'
+    + '{{ range $key := printf "max by (access_key_id) (time() - iam_access_key_created_timestamp_seconds{status=\'Active\',account_id=\'%s\',user=\'%s\'})" $labels.account_id $labels.user | query | sortByLabel "access_key_id" }}'
+    + '\n- {{ $key.Labels.access_key_id }} ({{ $key.Value | humanizeDuration }} old): '
+    + '{{ with printf "iam_access_key_creator_info{account_id=\'%s\',user=\'%s\',access_key_id=\'%s\'}" $labels.account_id $labels.user $key.Labels.access_key_id | query }}{{ template "creator" (. | first) }}'
+    + '{{ else }}{{ $unknown = true }}creator not known{{ end }}'
+    + '{{ else }} not exported (collector.key_series = none)' + withoutKeys + '.'
+    + '{{ with printf "iam_access_key_creator_info{account_id=\'%s\',user=\'%s\'}" $labels.account_id $labels.user | query }} Their creators:'
+    + '{{ range . | sortByLabel "access_key_id" }}\n- {{ .Labels.access_key_id }}: {{ template "creator" . }}{{ end }}'
+    + '{{ else }}{{ $unknown = true }}{{ end }}{{ end }}',
+  // Why a creator may not be known, once, after the list.
+  local creatorNotKnown =
+    "{{ if $unknown }}\nA creator is not known when the key is older than the 90 days CloudTrail keeps, the exporter has no cloudtrail:LookupEvents permission, CloudTrail has no record of it, collector.key_creators is off, or the exporter has not looked it up yet: see %s.{{ end }}" % (config.runbookUrlPattern % 'who-created-a-key'),
   local annotate(rule) = rule {
     annotations: {
       [name]: if std.objectHas(texts, rule.alert) then
@@ -74,7 +117,9 @@
             annotations: {
               controls: "CIS AWS Foundations 1.13 (v1.4.0-v4.0.1), 1.12 (v5.0.0), 2.12 (v6.0.0); not in v7.0.0; no AWS FSBP control",
               summary: "IAM user {{ $labels.user }} in account {{ $labels.account_id }}{{ with printf \"iam_account_info{account_id='%s'}\" $labels.account_id | query }}{{ with (index . 0).Labels.account_name }} ({{ . }}){{ end }}{{ end }} has {{ $value }} active access keys.",
-              description: "IAM user {{ $labels.user }} (path {{ $labels.path }}) in AWS account {{ $labels.account_id }} has {{ $value }} active access keys, and even the newest is older than the rotation grace, so this is not a rotation in progress. CIS AWS Foundations allows one active access key per user. Active keys: {{ range $i, $key := printf \"time() - iam_access_key_created_timestamp_seconds{status='Active',account_id='%s',user='%s'}\" $labels.account_id $labels.user | query | sortByLabel \"access_key_id\" }}{{ if $i }}, {{ end }}{{ $key.Labels.access_key_id }} (created {{ $key.Value | humanizeDuration }} ago){{ else }}not exported (collector.key_series = none); the newest was created {{ with printf \"time() - max(iam_user_newest_active_access_key_created_timestamp_seconds{account_id='%s',user='%s'})\" $labels.account_id $labels.user | query }}{{ . | first | value | humanizeDuration }}{{ end }} ago{{ end }}. Keep one, deactivate the others.",
+              description: defineCreator + "IAM user {{ $labels.user }} (path {{ $labels.path }}) in AWS account {{ $labels.account_id }} has {{ $value }} active access keys, and even the newest is older than the rotation grace, so this is not a rotation in progress. CIS AWS Foundations allows one active access key per user. "
+                           + activeKeys("; the newest was created {{ with printf \"time() - max(iam_user_newest_active_access_key_created_timestamp_seconds{account_id='%s',user='%s'})\" $labels.account_id $labels.user | query }}{{ . | first | value | humanizeDuration }}{{ end }} ago")
+                           + "\nKeep one, deactivate the others." + creatorNotKnown,
               runbook_url: $._config.runbookUrlPattern % "iamusermultipleactiveaccesskeys",
             },
           },
@@ -96,8 +141,29 @@
             labels: { severity: $._config.severities.IAMUserSecondAccessKey },
             annotations: {
               summary: "IAM user {{ $labels.user }} in account {{ $labels.account_id }}{{ with printf \"iam_account_info{account_id='%s'}\" $labels.account_id | query }}{{ with (index . 0).Labels.account_name }} ({{ . }}){{ end }}{{ end }} has just got a second active access key.",
-              description: "IAM user {{ $labels.user }} (path {{ $labels.path }}) in AWS account {{ $labels.account_id }} has {{ $value }} active access keys, the newest created less than 24 hours ago. Expected during a rotation; if nobody is rotating this user's key, find out who created it (CloudTrail CreateAccessKey) now.",
+              description: defineCreator + "IAM user {{ $labels.user }} (path {{ $labels.path }}) in AWS account {{ $labels.account_id }} has {{ $value }} active access keys, the newest created less than 24 hours ago. "
+                           + activeKeys('')
+                           + "\nExpected during a rotation by the user themself or the rotation automation; if anyone else created the new key, or nobody is rotating this user's key, find out why now." + creatorNotKnown,
               runbook_url: $._config.runbookUrlPattern % "iamusersecondaccesskey",
+            },
+          },
+          {
+            alert: "IAMUserAccessKeyCreatedByOther",
+            expr: |||
+              max without (instance, pod, creator_arn, creator_type, creator_relation, source_ip, user_agent) (
+                iam_access_key_creator_info{creator_relation="other"}
+              )
+              and on (account_id, user)
+              (max without (instance, pod) (iam_user_active_access_keys) > 1)
+            ||| % $._config,
+            'for': $._config.forDurations.IAMUserAccessKeyCreatedByOther,
+            labels: { severity: $._config.severities.IAMUserAccessKeyCreatedByOther },
+            annotations: {
+              summary: "Access key {{ $labels.access_key_id }} of IAM user {{ $labels.user }} in account {{ $labels.account_id }}{{ with printf \"iam_account_info{account_id='%s'}\" $labels.account_id | query }}{{ with (index . 0).Labels.account_name }} ({{ . }}){{ end }}{{ end }} was created by someone other than the user or the rotation automation.",
+              description: defineCreator + "Active access key {{ $labels.access_key_id }} of IAM user {{ $labels.user }} in AWS account {{ $labels.account_id }}, a user with more than one active key, was "
+                           + "{{ with printf \"iam_access_key_creator_info{account_id='%s',user='%s',access_key_id='%s'}\" $labels.account_id $labels.user $labels.access_key_id | query }}{{ template \"creator\" (. | first) }}{{ end }}"
+                           + ": neither the user themself nor a principal of the exporter's collector.rotation_principals. Creating an access key for another user is how an attacker who can manage that user keeps a way in (MITRE ATT&CK T1098.001); an administrator's one-off is the harmless case. Ask the creator; if nobody vouches for the key, deactivate it and treat the creator's credentials as compromised.",
+              runbook_url: $._config.runbookUrlPattern % "iamuseraccesskeycreatedbyother",
             },
           },
           {

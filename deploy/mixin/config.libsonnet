@@ -21,6 +21,7 @@
     forDurations: {
       IAMUserMultipleActiveAccessKeys: '30m',
       IAMUserSecondAccessKey: '0s',
+      IAMUserAccessKeyCreatedByOther: '0s',
       IAMAccessKeyTooOld: '1h',
       IAMAccessKeyUnused: '4h',
       IAMUserExemptionExpired: '1m',
@@ -33,6 +34,7 @@
     severities: {
       IAMUserMultipleActiveAccessKeys: 'warning',
       IAMUserSecondAccessKey: 'info',
+      IAMUserAccessKeyCreatedByOther: 'info',
       IAMAccessKeyTooOld: 'warning',
       IAMAccessKeyUnused: 'info',
       IAMUserExemptionExpired: 'info',
