@@ -13,6 +13,7 @@ mod against_the_fake;
 mod alerting;
 mod binary;
 mod broken_answers;
+mod creators;
 mod detection;
 mod events;
 mod exemptions;
