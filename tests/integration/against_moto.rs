@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::helpers::{get, run, spawn_app, temp_dir, tool, Scrape};
+use crate::helpers::{get, promtool_check_metrics, run, spawn_app, tool, Scrape};
 use crate::moto::{Moto, Seed};
 
 /// 64 characters using every character IAM allows in a user name.
@@ -295,18 +295,9 @@ async fn promtool_accepts_the_metrics_page() {
     })
     .await;
     let body = get(app.addr, "/metrics", &[]).await.body;
-    let dir = temp_dir();
-    let path = dir.path().join("metrics.txt");
-    std::fs::write(&path, &body).unwrap();
-    let promtool = tool("promtool", "PROMTOOL");
-    let shell = format!("{} check metrics < {}", promtool.display(), path.display());
-    let (code, out, err) = run(std::path::Path::new("/bin/sh"), &["-c", &shell], &[], true).await;
-    assert_eq!(code, 0, "promtool check metrics failed:\n{out}{err}");
-    assert_eq!(
-        format!("{out}{err}").trim(),
-        "",
-        "promtool has no complaint"
-    );
+    let (code, output) = promtool_check_metrics(&body).await;
+    assert_eq!(code, 0, "promtool check metrics failed:\n{output}");
+    assert_eq!(output.trim(), "", "promtool has no complaint");
     app.stop().await;
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 use iam_key_exporter_testkit::fake_iam::now;
 use iam_key_exporter_testkit::{FakeIam, FakeKey, FakeUser, Scrape, State};
 
-use crate::helpers::{get, project_dir, run, spawn_app, spawn_with_fake, temp_dir, tool, TestApp};
+use crate::helpers::{
+    get, project_dir, promtool_check_metrics, spawn_app, spawn_with_fake, TestApp,
+};
 use crate::moto::{Moto, Seed};
 
 /// The fixtures' account, which is also the fake's.
@@ -395,24 +397,30 @@ async fn hostile_creator_values_stay_valid_exposition() {
     assert_eq!(labels.len(), 8, "no label smuggled in: {labels:?}");
 
     let body = get(app.addr, "/metrics", &[]).await.body;
-    let dir = temp_dir();
-    let path = dir.path().join("metrics.txt");
-    std::fs::write(&path, &body).unwrap();
-    let promtool = tool("promtool", "PROMTOOL");
-    let shell = format!("{} check metrics < {}", promtool.display(), path.display());
-    let (code, out, err) = run(std::path::Path::new("/bin/sh"), &["-c", &shell], &[], true).await;
-    assert_eq!(code, 0, "promtool check metrics failed:\n{out}{err}");
+    let (code, output) = promtool_check_metrics(&body).await;
+    assert_eq!(code, 0, "promtool check metrics failed:\n{output}");
     app.stop().await;
 }
 
 /// A key whose `CreateAccessKey` came as an IAM change event has its creator from the event's
 /// record: no `LookupEvents` at all (moto's SQS and IAM, which has no LookupEvents either).
+/// The real-shaped records of an assumed admin role, another IAM user, a user's own
+/// self-service, root, and a CloudFormation stack's role.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keys_creator_comes_from_its_event_without_a_lookup() {
     const ACCOUNT: &str = "123456789012";
     let moto = Moto::start().await;
     let seed = Seed(moto.iam());
-    seed.user("alice", "/").await;
+    // (user, the fixture of each of its two keys, the fixture's own key ID)
+    let users = [
+        ("alice", ["03", "01"]),
+        ("bob", ["02", "02"]),
+        ("carol", ["04", "04"]),
+        ("svc-deploy", ["06", "06"]),
+    ];
+    for (user, _) in &users {
+        seed.user(user, "/").await;
+    }
     let queue = crate::events::Queue::create(&moto, "events-creators").await;
     let app: TestApp = spawn_app(
         &moto.endpoint(),
@@ -428,25 +436,32 @@ async fn a_keys_creator_comes_from_its_event_without_a_lookup() {
         s.value("iam_user_active_access_keys", &[("user", "alice")]) == Some(0.0)
     })
     .await;
-    let first = seed.key("alice").await;
-    let second = seed.key("alice").await;
-    // Both in the queue before the consumer's next poll: one burst, both creators known
-    // before the user is published with two keys.
-    let entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry> =
-        [("03", first.as_str(), "m1"), ("01", second.as_str(), "m2")]
-            .into_iter()
-            .map(|(fixture_name, key, id)| {
-                let body = fixture(fixture_name)
-                    .replace(TRAIL_ACCOUNT, ACCOUNT)
-                    .replace("AKIA3T2LPTCWKEXAMPLE", key)
-                    .replace("AKIAWDIHCXANKEXAMPLE", key);
+    // Every key made, then every event in the queue at once: one burst, so each user is
+    // published with two keys whose creators are both known.
+    let mut keys = Vec::new();
+    let mut entries = Vec::new();
+    for (user, fixtures) in &users {
+        for fixture_name in fixtures {
+            let key = seed.key(user).await;
+            let record = fixture(fixture_name);
+            let own_id = serde_json::from_str::<serde_json::Value>(&record).unwrap()["detail"]
+                ["responseElements"]["accessKey"]["accessKeyId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let body = record
+                .replace(TRAIL_ACCOUNT, ACCOUNT)
+                .replace(&own_id, &key);
+            entries.push(
                 aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(id)
+                    .id(format!("m{}", entries.len()))
                     .message_body(body)
                     .build()
-                    .unwrap()
-            })
-            .collect();
+                    .unwrap(),
+            );
+            keys.push((*fixture_name, key));
+        }
+    }
     queue
         .client
         .send_message_batch()
@@ -456,22 +471,52 @@ async fn a_keys_creator_comes_from_its_event_without_a_lookup() {
         .await
         .unwrap();
     let s = app
-        .wait_for("both creators served", |s| {
-            creator(s, &first).is_some() && creator(s, &second).is_some()
+        .wait_for("every creator served", |s| {
+            keys.iter().all(|(_, key)| creator(s, key).is_some())
         })
         .await;
-    assert_creator(
-        &s,
-        &first,
-        [
-            &format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/jdoe"),
-            "AssumedRole",
-            "other",
-            "203.0.113.77",
-            "Boto3",
-        ],
-    );
-    assert_eq!(creator(&s, &second).unwrap()["creator_type"], "IAMUser");
+    let sts = |role: &str| format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}");
+    let iam = |name: &str| format!("arn:aws:iam::{ACCOUNT}:{name}");
+    for (fixture_name, key) in &keys {
+        let want: [String; 5] = match *fixture_name {
+            "03" => [
+                sts("Admin/jdoe"),
+                "AssumedRole".into(),
+                "other".into(),
+                "203.0.113.77".into(),
+                "Boto3".into(),
+            ],
+            "01" => [
+                iam("user/admin"),
+                "IAMUser".into(),
+                "other".into(),
+                "198.51.100.23".into(),
+                "aws-cli".into(),
+            ],
+            "02" => [
+                iam("user/bob"),
+                "IAMUser".into(),
+                "self".into(),
+                "198.51.100.87".into(),
+                "aws-cli".into(),
+            ],
+            "04" => [
+                iam("root"),
+                "Root".into(),
+                "other".into(),
+                "192.0.2.15".into(),
+                "AWS Internal".into(),
+            ],
+            _ => [
+                sts("cfn-deploy/AWSCloudFormation"),
+                "AssumedRole".into(),
+                "other".into(),
+                "cloudformation.amazonaws.com".into(),
+                "cloudformation.amazonaws.com".into(),
+            ],
+        };
+        assert_creator(&s, key, want.each_ref().map(String::as_str));
+    }
     assert!(
         s.find(
             "iam_exporter_aws_requests_total",

@@ -284,3 +284,14 @@ pub fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// `promtool check metrics` on a scraped body: its exit code and what it printed.
+pub async fn promtool_check_metrics(body: &[u8]) -> (i32, String) {
+    let dir = temp_dir();
+    let path = dir.path().join("metrics.txt");
+    std::fs::write(&path, body).unwrap();
+    let promtool = tool("promtool", "PROMTOOL");
+    let shell = format!("{} check metrics < {}", promtool.display(), path.display());
+    let (code, out, err) = run(Path::new("/bin/sh"), &["-c", &shell], &[], true).await;
+    (code, format!("{out}{err}"))
+}
