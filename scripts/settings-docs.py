@@ -119,9 +119,9 @@ ex_keys=ex_keys[:ex_keys.index('];')]
 for k,h in re.findall(r'\(\s*"(\w+)",\s*"(.*?)",?\s*\)', ex_keys):
     rows.append(f'| `[[exemptions]]` `{k}` | | unset | {h} |')
 table='\n'.join(rows)+'\n'
-r=open('README.md').read()
+r=open('docs/configuration.md').read()
 b='<!-- BEGIN settings (generated: see src/config/settings.rs) -->\n'
 a=r.index(b)+len(b); e=r.index('<!-- END settings -->')
 r=r[:a]+table+r[e:]
-open('README.md','w').write(r)
+open('docs/configuration.md','w').write(r)
 print(len(settings),'settings')

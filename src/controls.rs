@@ -1,6 +1,6 @@
 //! The benchmark controls the exporter's findings map to, per benchmark version: the control's
 //! number moves between CIS AWS Foundations versions, and audits name the version they hold an
-//! account to. One table, used by `check` and `remediate`; the README's table and the alert
+//! account to. One table, used by `check` and `remediate`; docs/controls.md's table and the alert
 //! rules' `controls` annotations are tested against it.
 
 /// One control, as each benchmark version numbers it.
@@ -60,7 +60,7 @@ pub(crate) const UNUSED: Control = Control {
     alerts: &["IAMAccessKeyUnused"],
 };
 
-/// Every control, in the README's order.
+/// Every control, in docs/controls.md's order.
 #[cfg(test)]
 pub(crate) const ALL: [&Control; 3] = [&ONE_ACTIVE_KEY, &ROTATION, &UNUSED];
 
@@ -107,7 +107,7 @@ impl Control {
     }
 }
 
-/// The README's table, generated so that it cannot drift.
+/// docs/controls.md's table, generated so that it cannot drift.
 #[cfg(test)]
 fn markdown_table() -> String {
     let mut out = String::from(
@@ -145,11 +145,11 @@ mod tests {
 
     #[test]
     fn the_readme_table_says_what_the_controls_say() {
-        let readme = project_file("README.md");
+        let readme = project_file("docs/controls.md");
         let begin = "<!-- BEGIN controls (generated: see src/controls.rs) -->\n";
         let start = readme
             .find(begin)
-            .expect("the README has the controls markers")
+            .expect("docs/controls.md has the controls markers")
             + begin.len();
         let stop = readme[start..]
             .find("<!-- END controls -->")
@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(
             &readme[start..stop],
             markdown_table(),
-            "README.md's controls table is out of date; replace it with the text above"
+            "docs/controls.md's controls table is out of date; replace it with the text above"
         );
     }
 

@@ -3,12 +3,12 @@
 //! (`web.rs`, `refresh.rs`, ...), with the section's type and the tests of its parsers beside it.
 //! This file holds what every section shares: the [`Setting`] type, the [`Draft`] the settings
 //! write into, the value parsers, and the table of sections. The command line, validation,
-//! `--help`, the README's table and the example files in `config/` all come from (or are tested
-//! against) these definitions.
+//! `--help`, docs/configuration.md's table and the example files in `config/` all come from (or
+//! are tested against) these definitions.
 //!
 //! Adding a setting: write its `Setting` and its field in its section's file, add it to that
 //! file's `SETTINGS`, and state it in the two example files (a test holds them to the table);
-//! the README's table is generated (its test prints the new table).
+//! docs/configuration.md's table is generated (its test prints the new table).
 
 use std::time::Duration;
 
@@ -234,7 +234,7 @@ pub(crate) fn find(key: &str) -> Option<&'static Setting> {
     all().find(|setting| setting.key == key)
 }
 
-/// The settings table in the README's Markdown, generated so that it cannot drift.
+/// The settings table of docs/configuration.md, generated so that it cannot drift.
 #[cfg(test)]
 pub(crate) fn markdown_table() -> String {
     let mut out = String::from("| key | flag | default | meaning |\n|---|---|---|---|\n");
@@ -325,23 +325,24 @@ mod tests {
         );
     }
 
-    /// The README's settings table is exactly what the table above generates.
+    /// docs/configuration.md's settings table is exactly what the table above generates.
     #[test]
     fn the_readme_table_says_what_the_settings_say() {
-        let readme =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-                .unwrap();
+        let readme = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+        )
+        .unwrap();
         let begin = "<!-- BEGIN settings (generated: see src/config/settings.rs) -->\n";
         let end = "<!-- END settings -->";
         let start = readme
             .find(begin)
-            .expect("the README has the settings markers")
+            .expect("docs/configuration.md has the settings markers")
             + begin.len();
         let stop = readme[start..].find(end).expect("the end marker") + start;
         assert_eq!(
             &readme[start..stop],
             markdown_table(),
-            "README.md's settings table is out of date; replace it with the text above"
+            "docs/configuration.md's settings table is out of date; replace it with the text above"
         );
     }
 

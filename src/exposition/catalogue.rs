@@ -1,9 +1,9 @@
 //! The metric catalogue: every family the exporter exports, its name, HELP text, type and
 //! labels, defined once. The snapshot writer ([`super::snapshots`]) and the health metrics
-//! ([`super::health_metrics`]) build their families from these entries, and the README's
-//! metrics table is generated from them ([`markdown_table`], held to the README by a test).
+//! ([`super::health_metrics`]) build their families from these entries, and the metrics table
+//! of docs/metrics.md is generated from them ([`markdown_table`], held to it by a test).
 //!
-//! [`ALL`] is in the README's order (what a reader looks for first); the writers put the
+//! [`ALL`] is in the table's order (what a reader looks for first); the writers put the
 //! families in whatever order the text format wants.
 
 use prometheus::{
@@ -175,7 +175,7 @@ pub(crate) const EXEMPTION_EXPIRY: Family = iam(
     "iam_user_exemption_expiry_timestamp_seconds",
     "Unix time the exemption of a user with more than one active access key ends, one series per source (`config`, `tag`); the multiple-keys alert is silent until then.",
     &["account_id", "user", "source", "reason", "owner"],
-    "users with more than one active key and an [exemption](#exemptions) (`source`: `config` or `tag`); value: when it ends",
+    "users with more than one active key and an [exemption](exemptions-and-remediation.md#exemptions) (`source`: `config` or `tag`); value: when it ends",
 );
 pub(crate) const EXEMPTION_INVALID: Family = iam(
     "iam_user_exemption_invalid",
@@ -202,7 +202,7 @@ pub(crate) const ACCESS_KEY_CREATOR: Family = iam(
         "source_ip",
         "user_agent",
     ],
-    "for each active key of a user with more than one active key, when known: who created it (`creator_relation`: `self`, `rotation` or `other`), from where, with which tool ([who made the key](#who-made-the-key))",
+    "for each active key of a user with more than one active key, when known: who created it (`creator_relation`: `self`, `rotation` or `other`), from where, with which tool ([who made the key](key-creators.md))",
 );
 pub(crate) const ACCOUNT_INFO: Family = plain(
     "iam_account_info",
@@ -328,7 +328,7 @@ pub(crate) const EVENTS: Family = plain(
     Kind::Counter,
     "IAM change events taken from the queue, by CloudTrail event name and outcome: applied (the user was read again and the body republished), ignored (an event that changes no key count, or a failed call), unwatched (an account this replica does not watch), malformed, failed (the user could not be read again; the message is received again later).",
     &["event", "outcome"],
-    "with `[events]` (see [Events](#events-fresh-within-seconds); read at each scrape, as are the next five): events taken from the queue; `outcome`: `applied`, `ignored`, `unwatched`, `malformed`, `failed`",
+    "with `[events]` (see [Events](events.md); read at each scrape, as are the next five): events taken from the queue; `outcome`: `applied`, `ignored`, `unwatched`, `malformed`, `failed`",
 );
 pub(crate) const EVENT_LAG: Family = plain(
     "iam_exporter_event_lag_seconds",
@@ -366,7 +366,7 @@ pub(crate) const EVENT_REREADS: Family = plain(
     "with `[events]`: users read again for events, one per user and burst",
 );
 
-/// Every family, in the README's order.
+/// Every family, in the table's order.
 #[cfg(test)]
 pub(crate) const ALL: &[&Family] = &[
     &USER_ACTIVE_ACCESS_KEYS,
@@ -416,7 +416,7 @@ const PROCESS: &[&str] = &[
     "process_start_time_seconds",
 ];
 
-/// The README's metrics table, generated so that it cannot drift.
+/// docs/metrics.md's metrics table, generated so that it cannot drift.
 #[cfg(test)]
 pub(crate) fn markdown_table() -> String {
     let mut out = String::from("| metric | labels | type | meaning |\n|---|---|---|---|\n");

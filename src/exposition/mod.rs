@@ -1,7 +1,7 @@
 //! Exposition: the exporter's own registry and health metrics, the rendering of published
 //! snapshots into the `/metrics` body ([`snapshots`]), and [`Published`], where the refresh
 //! loop leaves the body for the server. Every family's name, HELP text, type and labels are
-//! defined once, in the [`catalogue`], which the README's metrics table is generated from.
+//! defined once, in the [`catalogue`], which docs/metrics.md's metrics table is generated from.
 //!
 //! No global registry: [`Metrics`] owns one, and each of its parts ([`health_metrics`], one
 //! per concern) registers its own families in it. The per-user and per-key series are not kept as metric vectors: they are

@@ -504,7 +504,7 @@ mod tests {
         }
     }
 
-    /// The groups the README's `curve_preferences` row names are the ones the provider
+    /// The groups docs/web-config.md's `curve_preferences` row names are the ones the provider
     /// negotiates, in its order, and no others.
     #[test]
     fn the_key_exchange_groups_named_are_the_providers() {
@@ -514,11 +514,12 @@ mod tests {
             .map(|group| format!("{:?}", group.name()))
             .collect();
         let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/web-config.md"))
+                .unwrap();
         let row = readme
             .lines()
             .find(|line| line.starts_with("| `curve_preferences` |"))
-            .expect("the README's curve_preferences row");
+            .expect("docs/web-config.md's curve_preferences row");
         let mut at = 0;
         for group in &groups {
             let found = row[at..]

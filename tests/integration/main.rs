@@ -15,6 +15,7 @@ mod binary;
 mod broken_answers;
 mod creators;
 mod detection;
+mod docs;
 mod events;
 mod exemptions;
 mod golden;
