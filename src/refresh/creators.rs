@@ -59,7 +59,8 @@ pub(super) async fn run(
         };
         let wanted = {
             let known = target.creators.lock().unwrap_or_else(|e| e.into_inner());
-            wanted(&latest, &known)
+            // One more than a pass takes, to know whether another pass must follow.
+            wanted(&latest, &known, PER_PASS + 1)
         };
         let mut found = false;
         for (user, key) in wanted.iter().take(PER_PASS) {
@@ -107,11 +108,13 @@ pub(super) async fn run(
     }
 }
 
-/// The active keys of the snapshot's offenders whose creators are not known yet, with their
-/// users: what a pass looks up.
+/// The first `most` active keys of the snapshot's offenders whose creators are not known yet,
+/// with their users: what a pass looks up (never a copy of every offender's keys: an account
+/// of 100,000 users can have tens of thousands).
 fn wanted(
     snapshot: &AccountSnapshot,
     known: &BTreeMap<String, Lookup>,
+    most: usize,
 ) -> Vec<(String, AccessKey)> {
     snapshot
         .users
@@ -123,7 +126,19 @@ fn wanted(
                 .filter(|key| key.status == KeyStatus::Active && !known.contains_key(&key.id))
                 .map(|key| (user.name.clone(), key.clone()))
         })
+        .take(most)
         .collect()
+}
+
+/// Forgets what is known of keys that are gone from the account (deleted keys never come
+/// back), so that what is remembered stays bounded by the keys there are.
+pub(super) fn forget_gone(known: &mut BTreeMap<String, Lookup>, snapshot: &AccountSnapshot) {
+    let keys: std::collections::HashSet<&str> = snapshot
+        .users
+        .iter()
+        .flat_map(|user| user.access_keys.iter().map(|key| key.id.as_str()))
+        .collect();
+    known.retain(|id, _| keys.contains(id.as_str()));
 }
 
 /// Puts the creators known into the offenders of `snapshot`; the others have none.
@@ -228,15 +243,33 @@ mod tests {
             wanted.into_iter().map(|(_, key)| key.id).collect()
         };
         assert_eq!(
-            ids(wanted(&snapshot(), &known)),
+            ids(wanted(&snapshot(), &known, 10)),
             ["AKIAALICE1", "AKIAALICE2"]
         );
+        assert_eq!(ids(wanted(&snapshot(), &known, 1)), ["AKIAALICE1"]);
         known.insert("AKIAALICE1".to_owned(), Lookup::Found(creator()));
         known.insert(
             "AKIAALICE2".to_owned(),
             Lookup::Unknown(UnknownCreator::NotFound),
         );
-        assert!(wanted(&snapshot(), &known).is_empty());
+        assert!(wanted(&snapshot(), &known, 10).is_empty());
+    }
+
+    #[test]
+    fn what_is_known_of_deleted_keys_is_forgotten() {
+        let mut known: BTreeMap<String, Lookup> = [
+            ("AKIAALICE1".to_owned(), Lookup::Found(creator())),
+            ("AKIAGONE01".to_owned(), Lookup::Found(creator())),
+            (
+                "AKIABOB1".to_owned(),
+                Lookup::Unknown(UnknownCreator::NotFound),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        forget_gone(&mut known, &snapshot());
+        let ids: Vec<&str> = known.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["AKIAALICE1", "AKIABOB1"]);
     }
 
     #[test]

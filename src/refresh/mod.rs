@@ -211,10 +211,11 @@ impl Refresher {
                     &mut snapshot,
                     &mut target.event_reads.lock().unwrap_or_else(|e| e.into_inner()),
                 );
-                creators::attach(
-                    &mut snapshot,
-                    &target.creators.lock().unwrap_or_else(|e| e.into_inner()),
-                );
+                {
+                    let mut known = target.creators.lock().unwrap_or_else(|e| e.into_inner());
+                    creators::forget_gone(&mut known, &snapshot);
+                    creators::attach(&mut snapshot, &known);
+                }
                 let keys: usize = snapshot.users.iter().map(|u| u.access_keys.len()).sum();
                 tracing::info!(
                     account_id = %snapshot.account_id,
