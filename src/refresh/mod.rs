@@ -114,6 +114,8 @@ pub(crate) struct Refresher {
     published: watch::Sender<u64>,
     /// Whether, and how, the creators of the offenders' keys are looked up.
     creators: CreatorSettings,
+    /// Set once the accounts to watch are known (a first discovery that failed knows none).
+    listed: AtomicBool,
 }
 
 impl Refresher {
@@ -140,6 +142,7 @@ impl Refresher {
             events: std::sync::Mutex::new(None),
             published: watch::channel(0).0,
             creators: CreatorSettings::default(),
+            listed: AtomicBool::new(false),
         }
     }
 
@@ -185,7 +188,7 @@ impl Refresher {
         // Ready once every watched account has succeeded once, and ready from then on: an
         // account discovered later (whose role may not be deployed yet) must not take a serving
         // replica out of its Service.
-        if !self.ready.get() {
+        if !self.ready.get() && self.listed.load(Ordering::SeqCst) {
             let ready = self
                 .targets
                 .lock()
@@ -282,7 +285,14 @@ impl Refresher {
                 _ = shutdown_rx.wait() => break,
                 refreshed_set = async { this.accounts.lock().await.refresh().await } => refreshed_set,
             };
-            let retry_soon = this.record_discovery(discovered) && running.is_empty();
+            let failed = this.record_discovery(discovered);
+            let retry_soon = failed && running.is_empty();
+            // The accounts to watch are known: from a discovery, a fixed list, or the last good
+            // list a failed discovery keeps. Before that no replica is ready, not even an empty
+            // shard.
+            if !retry_soon {
+                this.listed.store(true, Ordering::SeqCst);
+            }
             let mut watched: BTreeMap<String, Watched> =
                 watched.into_iter().map(|w| (w.key.clone(), w)).collect();
             let tasks = running
