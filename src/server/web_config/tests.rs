@@ -529,15 +529,8 @@ fn the_shipped_web_config_files_are_valid_once_their_placeholder_is_a_hash() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(path).unwrap();
         assert!(!text.contains("$2"), "{file}: no bcrypt hash shipped");
-        let value: Value = serde_yaml::from_str(&text).unwrap();
-        let problems = parse(&value, Path::new("/etc/iam-key-exporter"))
-            .expect_err("the placeholder is refused");
-        assert_eq!(problems.len(), 1, "{file}: {problems:?}");
-        assert_eq!(problems[0].key, "basic_auth_users.prometheus", "{file}");
-        for words in ["not a bcrypt hash", "htpasswd -nbBC 10"] {
-            assert!(problems[0].message.contains(words), "{file}: {problems:?}");
-        }
-
+        let words = ["not a bcrypt hash", "htpasswd -nbBC 10"];
+        refused(&text, "basic_auth_users.prometheus", &words);
         assert_eq!(text.matches(placeholder).count(), 1, "{file}");
         let value: Value = serde_yaml::from_str(&text.replace(placeholder, &hash)).unwrap();
         let parsed = parse(&value, Path::new("/etc/iam-key-exporter"))
