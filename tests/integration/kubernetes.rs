@@ -4,7 +4,9 @@
 //! Kubernetes 1.33 schemas (kubernetes-validate, offline) and the Prometheus Operator CRDs'
 //! (tests/kubernetes/validate-operator-objects.mjs); the PrometheusRule and the dashboard
 //! ConfigMap held to the shipped files, the rules through promtool and their unit tests; the
-//! rendered configuration run by the exporter itself; the kustomize base rendered by kubectl.
+//! rendered configuration run by the exporter itself; the kustomize base, its components and
+//! the examples of deploy/kubernetes-examples rendered by kubectl, validated alike and checked to
+//! hold together (one namespace, every mounted ConfigMap and Secret rendered beside the pod).
 
 use std::path::{Path, PathBuf};
 
@@ -372,8 +374,19 @@ async fn three_replicas_are_one_statefulset_whose_pods_the_exporter_accepts() {
     assert_eq!(indexes, ["0", "1", "2"]);
 }
 
+/// `kubectl kustomize DIR`: the rendering, and its objects parsed.
+async fn kustomize(what: &str, dir: &Path) -> (String, Vec<Value>) {
+    let kubectl = tool("kubectl", "KUBECTL");
+    let (code, out, err) = run(&kubectl, &["kustomize", dir.to_str().unwrap()], &[], true).await;
+    assert_eq!(code, 0, "kubectl kustomize {what}:\n{err}");
+    let objects = serde_yaml::Deserializer::from_str(&out)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    (out, objects)
+}
+
 /// An overlay outside the repository (as a user writes one) of the base and `components`.
-async fn kustomize_overlay(components: &[&str]) -> String {
+async fn kustomize_overlay(components: &[&str]) -> (String, Vec<Value>) {
     let root = project_dir();
     // kustomize takes only relative roots: the overlay lives in target/, three levels below the
     // project (target/kustomize-overlays/<dir>).
@@ -401,47 +414,92 @@ async fn kustomize_overlay(components: &[&str]) -> String {
         ));
     }
     std::fs::write(dir.path().join("kustomization.yaml"), text).unwrap();
-    let kubectl = tool("kubectl", "KUBECTL");
-    let (code, out, err) = run(
-        &kubectl,
-        &["kustomize", dir.path().to_str().unwrap()],
-        &[],
-        true,
-    )
-    .await;
-    assert_eq!(code, 0, "kubectl kustomize with {components:?}:\n{err}");
-    out
+    kustomize(&format!("with {components:?}"), dir.path()).await
+}
+
+/// The Secrets the web-config component needs and the user makes (they hold keys and passwords).
+const USERS_SECRETS: [&str; 2] = ["iam-key-exporter-tls", "iam-key-exporter-scrape"];
+
+/// What a cluster takes although it leaves the exporter broken, which no schema sees: every
+/// object in the base's namespace (a ServiceMonitor finds only its own namespace's Services), and
+/// every ConfigMap, Secret and service account a pod names rendered beside it under the name it
+/// names (a component's object that missed the base's generated names would mount nothing).
+fn holds_together(what: &str, objects: &[Value]) {
+    for object in objects {
+        assert_eq!(
+            object["metadata"]["namespace"], "monitoring",
+            "{what}: {:?} {:?} outside the namespace",
+            object["kind"], object["metadata"]["name"]
+        );
+    }
+    let rendered = |kind_: &str, name: &Value| {
+        kind(objects, kind_)
+            .iter()
+            .any(|o| &o["metadata"]["name"] == name)
+    };
+    let pods: Vec<&Value> = ["Deployment", "StatefulSet"]
+        .iter()
+        .flat_map(|k| kind(objects, k))
+        .map(|w| &w["spec"]["template"]["spec"])
+        .collect();
+    assert_eq!(pods.len(), 1, "{what}: one workload");
+    for pod in pods {
+        let account = &pod["serviceAccountName"];
+        assert!(rendered("ServiceAccount", account), "{what}: {account:?}");
+        for volume in pod["volumes"].as_sequence().unwrap() {
+            let sources = match volume["projected"]["sources"].as_sequence() {
+                Some(sources) => sources.iter().collect(),
+                None => vec![volume],
+            };
+            for source in sources {
+                if let Some(name) = source["configMap"].get("name") {
+                    assert!(rendered("ConfigMap", name), "{what}: ConfigMap {name:?}");
+                }
+                let secret = source["secret"]
+                    .get("name")
+                    .or(source["secret"].get("secretName"));
+                if let Some(name) = secret {
+                    assert!(
+                        rendered("Secret", name) || USERS_SECRETS.contains(&name.as_str().unwrap()),
+                        "{what}: Secret {name:?}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The Prometheus Operator component: a ServiceMonitor and the shipped rules as a
 /// PrometheusRule, valid against the CRDs; with the sharded and web-config components too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kustomize_components_render_with_a_service_monitor_and_the_shipped_rules() {
-    let operator = kustomize_overlay(&["prometheus-operator"]).await;
+    let (operator, objects) = kustomize_overlay(&["prometheus-operator"]).await;
     validate(
         "kustomize with the prometheus-operator component",
         &operator,
     )
     .await;
-    let objects: Vec<Value> = serde_yaml::Deserializer::from_str(&operator)
-        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
-        .collect();
+    holds_together("kustomize with the prometheus-operator component", &objects);
     assert_eq!(kind(&objects, "ServiceMonitor").len(), 1);
-    let shipped: Value = serde_yaml::from_str(
+    assert_eq!(
+        kind(&objects, "PrometheusRule")[0]["spec"]["groups"],
+        shipped_rules()["groups"],
+        "the shipped rules, exactly"
+    );
+    let (all, objects) = kustomize_overlay(&["sharded", "web-config", "prometheus-operator"]).await;
+    assert!(all.contains("kind: StatefulSet") && !all.contains("kind: Deployment"));
+    validate("kustomize with every component", &all).await;
+    holds_together("kustomize with every component", &objects);
+}
+
+fn shipped_rules() -> Value {
+    serde_yaml::from_str(
         &std::fs::read_to_string(
             project_dir().join("deploy/prometheus/iam-key-exporter.rules.yml"),
         )
         .unwrap(),
     )
-    .unwrap();
-    assert_eq!(
-        kind(&objects, "PrometheusRule")[0]["spec"]["groups"],
-        shipped["groups"],
-        "the shipped rules, exactly"
-    );
-    let all = kustomize_overlay(&["sharded", "web-config", "prometheus-operator"]).await;
-    assert!(all.contains("kind: StatefulSet") && !all.contains("kind: Deployment"));
-    validate("kustomize with every component", &all).await;
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,4 +510,205 @@ async fn the_kustomize_base_renders_and_is_valid() {
     assert_eq!(code, 0, "kubectl kustomize deploy/kubernetes:\n{err}");
     assert!(out.contains("kind: Deployment"), "{out}");
     validate("the kustomize base", &out).await;
+}
+
+/// The examples a user renders as they are (`kubectl kustomize deploy/kubernetes-examples/X`):
+/// the base with each component. They live outside deploy/kubernetes because kustomize refuses a
+/// base that contains its overlay.
+const EXAMPLES: &str = "deploy/kubernetes-examples";
+
+/// Every directory of deploy/kubernetes-examples renders, is valid against the schemas and the
+/// CRDs, holds together, and renders what it says; an example the test does not know fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kustomize_example_renders_is_valid_and_holds_together() {
+    let mut names: Vec<String> = std::fs::read_dir(project_dir().join(EXAMPLES))
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().unwrap().is_dir())
+        .map(|entry| entry.file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["prometheus-operator", "sharded", "web-config"]);
+    for name in &names {
+        let what = format!("{EXAMPLES}/{name}");
+        let (rendered, objects) = kustomize(&what, &project_dir().join(&what)).await;
+        validate(&what, &rendered).await;
+        holds_together(&what, &objects);
+        let mut kinds: Vec<&str> = objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap())
+            .collect();
+        kinds.sort();
+        let (workload, extra): (&str, &[&str]) = match name.as_str() {
+            "prometheus-operator" => ("Deployment", &["PrometheusRule", "ServiceMonitor"]),
+            "sharded" => ("StatefulSet", &[]),
+            "web-config" => ("Deployment", &["Secret"]),
+            other => panic!("{EXAMPLES}/{other}: an example this test has no assertions for"),
+        };
+        let mut expected = vec![
+            "ConfigMap",
+            "NetworkPolicy",
+            "Service",
+            "ServiceAccount",
+            workload,
+        ];
+        expected.extend(extra);
+        expected.sort();
+        assert_eq!(kinds, expected, "{what}");
+        let example = Example { what, objects };
+        match name.as_str() {
+            "prometheus-operator" => example.scrapes_the_service_with_the_shipped_rules(),
+            "sharded" => example.shards_over_the_pods(),
+            _ => example.mounts_the_web_config(),
+        }
+    }
+}
+
+/// One rendered example, for the assertions of what it is for.
+struct Example {
+    what: String,
+    objects: Vec<Value>,
+}
+
+impl Example {
+    fn one(&self, kind_: &str) -> &Value {
+        let found = kind(&self.objects, kind_);
+        assert_eq!(found.len(), 1, "{}: one {kind_}", self.what);
+        found[0]
+    }
+
+    fn container(&self, kind_: &str) -> &Value {
+        &self.one(kind_)["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    fn env<'a>(container: &'a Value, name: &str) -> &'a Value {
+        container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|var| var["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the container's env"))
+    }
+
+    /// A StatefulSet of the Service, each pod's shard index its ordinal, the count its replicas.
+    fn shards_over_the_pods(&self) {
+        let set = self.one("StatefulSet");
+        let container = self.container("StatefulSet");
+        assert_eq!(
+            set["spec"]["serviceName"],
+            self.one("Service")["metadata"]["name"]
+        );
+        let index = Self::env(container, "IAM_KEY_EXPORTER_SHARDING__INDEX");
+        assert_eq!(
+            index["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.labels['apps.kubernetes.io/pod-index']",
+            "{}",
+            self.what
+        );
+        let count = Self::env(container, "IAM_KEY_EXPORTER_SHARDING__COUNT");
+        assert_eq!(
+            count["value"].as_str().unwrap(),
+            set["spec"]["replicas"].as_u64().unwrap().to_string(),
+            "{}: the count is the replicas",
+            self.what
+        );
+        assert_eq!(
+            container["args"][0],
+            "--config.file=/etc/iam-key-exporter/config.toml"
+        );
+    }
+
+    /// The web config Secret (the component's web-config.yml) and the certificate's mounted in
+    /// one directory, --web.config.file naming the file there, the probes on HTTPS.
+    fn mounts_the_web_config(&self) {
+        let container = self.container("Deployment");
+        let args: Vec<&str> = container["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.contains(&"--web.config.file=/etc/iam-key-exporter-web/web-config.yml"),
+            "{}: {args:?}",
+            self.what
+        );
+        let mount = container["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == "/etc/iam-key-exporter-web")
+            .expect("the web config's directory mounted");
+        assert_eq!(mount["readOnly"], true);
+        let pod = &self.one("Deployment")["spec"]["template"]["spec"];
+        let volume = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        let secret = self.one("Secret");
+        let secrets: Vec<&Value> = volume["projected"]["sources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| &s["secret"]["name"])
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                &secret["metadata"]["name"],
+                &Value::from("iam-key-exporter-tls")
+            ],
+            "{}",
+            self.what
+        );
+        use base64::Engine as _;
+        let data: String = secret["data"]["web-config.yml"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let file = std::fs::read(project_dir().join("deploy/kubernetes/web-config/web-config.yml"))
+            .unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+            file,
+            "{}: the Secret holds the component's web-config.yml",
+            self.what
+        );
+        for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+            assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+        }
+    }
+
+    /// The ServiceMonitor selects the Service and its port; the PrometheusRule is the shipped
+    /// rules.
+    fn scrapes_the_service_with_the_shipped_rules(&self) {
+        let monitor = &self.one("ServiceMonitor")["spec"];
+        let service = self.one("Service");
+        let labels = service["metadata"]["labels"].as_mapping().unwrap();
+        for (key, value) in monitor["selector"]["matchLabels"].as_mapping().unwrap() {
+            assert_eq!(labels.get(key), Some(value), "{}: {key:?}", self.what);
+        }
+        let ports: Vec<&Value> = service["spec"]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| &p["name"])
+            .collect();
+        assert!(
+            ports.contains(&&monitor["endpoints"][0]["port"]),
+            "{}",
+            self.what
+        );
+        assert_eq!(
+            self.one("PrometheusRule")["spec"]["groups"],
+            shipped_rules()["groups"],
+            "{}: the shipped rules, exactly",
+            self.what
+        );
+    }
 }

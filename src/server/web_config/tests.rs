@@ -514,17 +514,25 @@ fn the_files_the_configuration_names_are_watched_even_before_they_exist() {
     assert!(Arc::ptr_eq(&now, &security.active()));
 }
 
-/// The shipped files (the documented example, the Kubernetes Component's) load as they
-/// say: TLS with a certificate and a key, one user, their headers.
+/// The shipped files (the documented example, the Kubernetes Component's) name no working
+/// password: as shipped, the placeholder is refused, naming the key and the command that makes
+/// a hash. With a hash in its place they load as they say: TLS with a certificate and a key,
+/// one user, their headers.
 #[test]
-fn the_shipped_web_config_files_are_valid() {
+fn the_shipped_web_config_files_are_valid_once_their_placeholder_is_a_hash() {
+    let placeholder = "REPLACE-WITH-THE-BCRYPT-HASH-OF-THE-PASSWORD";
+    let hash = bcrypt::hash("a password of the user's own", 4).unwrap();
     for (file, headers) in [
         ("deploy/web-config.example.yml", 2),
         ("deploy/kubernetes/web-config/web-config.yml", 1),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(path).unwrap();
-        let value: Value = serde_yaml::from_str(&text).unwrap();
+        assert!(!text.contains("$2"), "{file}: no bcrypt hash shipped");
+        let words = ["not a bcrypt hash", "htpasswd -nbBC 10"];
+        refused(&text, "basic_auth_users.prometheus", &words);
+        assert_eq!(text.matches(placeholder).count(), 1, "{file}");
+        let value: Value = serde_yaml::from_str(&text.replace(placeholder, &hash)).unwrap();
         let parsed = parse(&value, Path::new("/etc/iam-key-exporter"))
             .unwrap_or_else(|problems| panic!("{file}: {problems:?}"));
         assert_eq!(parsed.tls.expect(file).files().len(), 2, "{file}");
