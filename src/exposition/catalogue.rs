@@ -405,7 +405,7 @@ pub(crate) const ALL: &[&Family] = &[
 ];
 
 /// The process metrics, the prometheus crate's process collector's (Linux only): not ours to
-/// define, listed in the README all the same.
+/// define, listed in docs/metrics.md all the same.
 #[cfg(test)]
 const PROCESS: &[&str] = &[
     "process_resident_memory_bytes",
