@@ -581,3 +581,30 @@ fn anchors_and_links_follow_githubs_rules() {
     );
     assert_eq!(links, ["x.md#y", "../e/", "#h"]);
 }
+
+/// The demo's own requirements pin moto and boto3 as the tests do, so the demo runs the stand-in
+/// the suite is tested against.
+#[test]
+fn the_demo_pins_moto_and_boto3_as_the_tests_do() {
+    let pins = |path: &str| -> BTreeMap<String, String> {
+        read(path)
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .filter_map(|line| line.split_once("=="))
+            .map(|(name, version)| {
+                let name = name.split('[').next().unwrap().trim().to_owned();
+                (name, version.trim().to_owned())
+            })
+            .collect()
+    };
+    let demo = pins("scripts/demo-requirements.txt");
+    let tests = pins("tests/requirements.txt");
+    for package in ["moto", "boto3"] {
+        assert_eq!(
+            demo.get(package),
+            tests.get(package),
+            "{package}: scripts/demo-requirements.txt and tests/requirements.txt differ"
+        );
+        assert!(demo.contains_key(package), "{package} pinned");
+    }
+}
