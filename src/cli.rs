@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command as ClapCommand};
 
-use crate::audit::{Options as RemediateOptions, OutputFormat};
+use crate::audit::{MinIdle, Options as RemediateOptions, OutputFormat, MIN_IDLE_TEXT};
 use crate::config::settings::{self, FlagScope};
 use crate::config::{Overrides, CONFIG_FILE_ENV};
 
@@ -24,7 +24,7 @@ pub struct Cli {
 }
 
 /// The commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// The exporter (no subcommand).
     Serve,
@@ -82,12 +82,8 @@ pub(crate) fn command() -> ClapCommand {
             Arg::new(MIN_IDLE)
                 .long(MIN_IDLE)
                 .value_name("DURATION")
-                .value_parser(|text: &str| {
-                    humantime::parse_duration(text).map_err(|err| {
-                        format!("expected a duration like `24h` or `7d`: {err}")
-                    })
-                })
-                .default_value("24h")
+                .value_parser(MinIdle::parse)
+                .default_value(MIN_IDLE_TEXT)
                 .help("Never deactivate a key used more recently than this."),
         );
     let mut root = ClapCommand::new("iam-key-exporter")
@@ -150,9 +146,9 @@ impl Cli {
                 let options = RemediateOptions {
                     apply: sub.get_flag(APPLY),
                     min_idle: sub
-                        .get_one::<std::time::Duration>(MIN_IDLE)
-                        .copied()
-                        .unwrap_or(crate::audit::MIN_IDLE),
+                        .get_one::<MinIdle>(MIN_IDLE)
+                        .cloned()
+                        .unwrap_or_default(),
                     output: sub
                         .get_one::<String>(OUTPUT)
                         .and_then(|name| OutputFormat::parse(name))
@@ -271,9 +267,10 @@ mod tests {
         assert!(!options.apply);
         assert_eq!(
             options.min_idle,
-            crate::audit::MIN_IDLE,
+            MinIdle::default(),
             "`24h`, as --help says"
         );
+        assert_eq!(options.min_idle.as_str(), "24h", "not humantime's `1day`");
         let cli = Cli::parse_from([
             "iam-key-exporter",
             "remediate",
@@ -287,7 +284,11 @@ mod tests {
             panic!("{:?}", cli.command)
         };
         assert!(options.apply);
-        assert_eq!(options.min_idle, std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            options.min_idle.duration(),
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(options.min_idle.as_str(), "7d", "echoed as written");
         assert_eq!(options.output, OutputFormat::Json);
         let err =
             Cli::parse_from(["iam-key-exporter", "remediate", "--min-idle", "soon"]).unwrap_err();
