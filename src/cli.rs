@@ -35,12 +35,32 @@ pub enum Command {
     },
     /// `remediate`: plan (and with `--apply`, make) the control's remediation.
     Remediate(RemediateOptions),
+    /// `--version`: print [`version`] and exit.
+    Version,
+}
+
+/// What `--version` prints, in node_exporter's shape: the version, branch and revision, then
+/// the build date, the compiler and the platform. Without git at build time (a tarball) the
+/// branch and revision are `unknown`.
+pub fn version() -> String {
+    format!(
+        "iam-key-exporter, version {} (branch: {}, revision: {})\n  build date:       {}\n  \
+         rust version:     {}\n  platform:         {}/{}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BUILD_GIT_BRANCH").unwrap_or("unknown"),
+        option_env!("BUILD_GIT_REVISION").unwrap_or("unknown"),
+        option_env!("BUILD_DATE").unwrap_or("unknown"),
+        option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    )
 }
 
 const CONFIG_FILE: &str = "config.file";
 const OUTPUT: &str = "output";
 const APPLY: &str = "apply";
 const MIN_IDLE: &str = "min-idle";
+const VERSION: &str = "version";
 
 /// The clap command, with every flag from the settings table.
 pub(crate) fn command() -> ClapCommand {
@@ -86,9 +106,17 @@ pub(crate) fn command() -> ClapCommand {
                 .default_value(MIN_IDLE_TEXT)
                 .help("Never deactivate a key used more recently than this."),
         );
+    // clap's own version flag prints one line; this one prints `version()`.
+    let version = Arg::new(VERSION)
+        .long(VERSION)
+        .short('V')
+        .action(ArgAction::SetTrue)
+        .help("Print the version, revision, branch, build date, compiler and platform.");
     let mut root = ClapCommand::new("iam-key-exporter")
         .version(env!("CARGO_PKG_VERSION"))
+        .disable_version_flag(true)
         .about(env!("CARGO_PKG_DESCRIPTION"))
+        .arg(version)
         .arg(config_file);
     for setting in settings::all() {
         match setting.flag {
@@ -156,6 +184,7 @@ impl Cli {
                 };
                 (Command::Remediate(options), Some(sub))
             }
+            _ if matches.get_flag(VERSION) => (Command::Version, None),
             _ => (Command::Serve, None),
         };
         let mut overrides = Overrides {
@@ -293,6 +322,55 @@ mod tests {
         let err =
             Cli::parse_from(["iam-key-exporter", "remediate", "--min-idle", "soon"]).unwrap_err();
         assert!(err.to_string().contains("24h"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    /// `--version` as node_exporter prints it; `-V` the same.
+    #[test]
+    fn version_names_the_revision_branch_build_date_compiler_and_platform() {
+        for flag in ["--version", "-V"] {
+            let cli = Cli::parse_from(["iam-key-exporter", flag]).unwrap();
+            assert_eq!(cli.command, Command::Version, "{flag}");
+        }
+        let text = version();
+        let lines: Vec<&str> = text.lines().collect();
+        let first = format!(
+            "iam-key-exporter, version {} (branch: ",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(lines[0].starts_with(&first), "{text}");
+        assert!(lines[0].contains(", revision: "), "{text}");
+        for (line, label) in lines[1..]
+            .iter()
+            .zip(["build date:", "rust version:", "platform:"])
+        {
+            assert!(line.trim_start().starts_with(label), "{text}");
+            assert!(!line.ends_with(':'), "{text}");
+        }
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[3].ends_with(&format!(
+            "{}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+    }
+
+    /// A mistyped subcommand or `--output` value is answered with the one meant.
+    #[test]
+    fn a_mistyped_subcommand_or_output_is_answered_with_the_one_meant() {
+        let err = Cli::parse_from(["iam-key-exporter", "chek"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("similar subcommand exists: 'check'"),
+            "{err}"
+        );
+        let err = Cli::parse_from(["iam-key-exporter", "remediat"]).unwrap_err();
+        assert!(err.to_string().contains("'remediate'"), "{err}");
+        let err = Cli::parse_from(["iam-key-exporter", "check", "--output", "jsn"]).unwrap_err();
+        assert!(
+            err.to_string().contains("similar value exists: 'json'"),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 }

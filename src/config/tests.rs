@@ -569,3 +569,26 @@ account = "111111111111"
         366 * 86_400
     );
 }
+
+/// A value a typo away from an allowed one is answered with it; a value far from any is not.
+#[test]
+fn a_mistyped_choice_is_answered_with_the_one_meant() {
+    let near = |format: &str| {
+        errors(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_LOG__FORMAT", format)],
+        ))[0]
+            .to_string()
+    };
+    assert!(
+        near("jsn").contains("got `jsn`; did you mean `json`?"),
+        "{}",
+        near("jsn")
+    );
+    assert!(
+        near("LOGFMTT").contains("did you mean `logfmt`?"),
+        "{}",
+        near("LOGFMTT")
+    );
+    assert!(!near("xml").contains("did you mean"), "{}", near("xml"));
+}
