@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command as ClapCommand};
 
-use crate::audit::{Options as RemediateOptions, OutputFormat};
+use crate::audit::{MinIdle, Options as RemediateOptions, OutputFormat, MIN_IDLE_TEXT};
 use crate::config::settings::{self, FlagScope};
 use crate::config::{Overrides, CONFIG_FILE_ENV};
 
@@ -24,7 +24,7 @@ pub struct Cli {
 }
 
 /// The commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// The exporter (no subcommand).
     Serve,
@@ -35,12 +35,32 @@ pub enum Command {
     },
     /// `remediate`: plan (and with `--apply`, make) the control's remediation.
     Remediate(RemediateOptions),
+    /// `--version`: print [`version`] and exit.
+    Version,
+}
+
+/// What `--version` prints, in node_exporter's shape: the version, branch and revision, then
+/// the build date, the compiler and the platform. Without git at build time (a tarball) the
+/// branch and revision are `unknown`.
+pub fn version() -> String {
+    format!(
+        "iam-key-exporter, version {} (branch: {}, revision: {})\n  build date:       {}\n  \
+         rust version:     {}\n  platform:         {}/{}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BUILD_GIT_BRANCH").unwrap_or("unknown"),
+        option_env!("BUILD_GIT_REVISION").unwrap_or("unknown"),
+        option_env!("BUILD_DATE").unwrap_or("unknown"),
+        option_env!("BUILD_RUSTC_VERSION").unwrap_or("unknown"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    )
 }
 
 const CONFIG_FILE: &str = "config.file";
 const OUTPUT: &str = "output";
 const APPLY: &str = "apply";
 const MIN_IDLE: &str = "min-idle";
+const VERSION: &str = "version";
 
 /// The clap command, with every flag from the settings table.
 pub(crate) fn command() -> ClapCommand {
@@ -82,17 +102,21 @@ pub(crate) fn command() -> ClapCommand {
             Arg::new(MIN_IDLE)
                 .long(MIN_IDLE)
                 .value_name("DURATION")
-                .value_parser(|text: &str| {
-                    humantime::parse_duration(text).map_err(|err| {
-                        format!("expected a duration like `24h` or `7d`: {err}")
-                    })
-                })
-                .default_value("24h")
+                .value_parser(MinIdle::parse)
+                .default_value(MIN_IDLE_TEXT)
                 .help("Never deactivate a key used more recently than this."),
         );
+    // clap's own version flag prints one line; this one prints `version()`.
+    let version = Arg::new(VERSION)
+        .long(VERSION)
+        .short('V')
+        .action(ArgAction::SetTrue)
+        .help("Print the version, revision, branch, build date, compiler and platform.");
     let mut root = ClapCommand::new("iam-key-exporter")
         .version(env!("CARGO_PKG_VERSION"))
+        .disable_version_flag(true)
         .about(env!("CARGO_PKG_DESCRIPTION"))
+        .arg(version)
         .arg(config_file);
     for setting in settings::all() {
         match setting.flag {
@@ -150,9 +174,9 @@ impl Cli {
                 let options = RemediateOptions {
                     apply: sub.get_flag(APPLY),
                     min_idle: sub
-                        .get_one::<std::time::Duration>(MIN_IDLE)
-                        .copied()
-                        .unwrap_or(crate::audit::MIN_IDLE),
+                        .get_one::<MinIdle>(MIN_IDLE)
+                        .cloned()
+                        .unwrap_or_default(),
                     output: sub
                         .get_one::<String>(OUTPUT)
                         .and_then(|name| OutputFormat::parse(name))
@@ -160,6 +184,7 @@ impl Cli {
                 };
                 (Command::Remediate(options), Some(sub))
             }
+            _ if matches.get_flag(VERSION) => (Command::Version, None),
             _ => (Command::Serve, None),
         };
         let mut overrides = Overrides {
@@ -271,9 +296,10 @@ mod tests {
         assert!(!options.apply);
         assert_eq!(
             options.min_idle,
-            crate::audit::MIN_IDLE,
+            MinIdle::default(),
             "`24h`, as --help says"
         );
+        assert_eq!(options.min_idle.as_str(), "24h", "not humantime's `1day`");
         let cli = Cli::parse_from([
             "iam-key-exporter",
             "remediate",
@@ -287,11 +313,64 @@ mod tests {
             panic!("{:?}", cli.command)
         };
         assert!(options.apply);
-        assert_eq!(options.min_idle, std::time::Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            options.min_idle.duration(),
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(options.min_idle.as_str(), "7d", "echoed as written");
         assert_eq!(options.output, OutputFormat::Json);
         let err =
             Cli::parse_from(["iam-key-exporter", "remediate", "--min-idle", "soon"]).unwrap_err();
         assert!(err.to_string().contains("24h"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    /// `--version` as node_exporter prints it; `-V` the same.
+    #[test]
+    fn version_names_the_revision_branch_build_date_compiler_and_platform() {
+        for flag in ["--version", "-V"] {
+            let cli = Cli::parse_from(["iam-key-exporter", flag]).unwrap();
+            assert_eq!(cli.command, Command::Version, "{flag}");
+        }
+        let text = version();
+        let lines: Vec<&str> = text.lines().collect();
+        let first = format!(
+            "iam-key-exporter, version {} (branch: ",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(lines[0].starts_with(&first), "{text}");
+        assert!(lines[0].contains(", revision: "), "{text}");
+        for (line, label) in lines[1..]
+            .iter()
+            .zip(["build date:", "rust version:", "platform:"])
+        {
+            assert!(line.trim_start().starts_with(label), "{text}");
+            assert!(!line.ends_with(':'), "{text}");
+        }
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[3].ends_with(&format!(
+            "{}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+    }
+
+    /// A mistyped subcommand or `--output` value is answered with the one meant.
+    #[test]
+    fn a_mistyped_subcommand_or_output_is_answered_with_the_one_meant() {
+        let err = Cli::parse_from(["iam-key-exporter", "chek"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("similar subcommand exists: 'check'"),
+            "{err}"
+        );
+        let err = Cli::parse_from(["iam-key-exporter", "remediat"]).unwrap_err();
+        assert!(err.to_string().contains("'remediate'"), "{err}");
+        let err = Cli::parse_from(["iam-key-exporter", "check", "--output", "jsn"]).unwrap_err();
+        assert!(
+            err.to_string().contains("similar value exists: 'json'"),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 }

@@ -58,7 +58,7 @@ pub mod telemetry;
 pub use app::{audit, remediate, Application, Error};
 pub use audit::{Findings, OutputFormat};
 pub use audit::{Options as RemediateOptions, Remediation};
-pub use cli::{Cli, Command};
+pub use cli::{version, Cli, Command};
 pub use config::{
     AccountConfig, AwsConfig, CollectorConfig, Config, ConfigError, EventsConfig, ExemptionConfig,
     KeyError, KeySeries, LogConfig, LogFormat, LogLevel, Overrides, RefreshConfig, SourceKind,

@@ -22,6 +22,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode, Error> {
     let cli = Cli::parse()?;
+    if cli.command == Command::Version {
+        print(&iam_key_exporter::version())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::load(&cli.overrides)?;
     telemetry::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -44,6 +48,8 @@ fn run() -> Result<ExitCode, Error> {
             print(&report)?;
             Ok(verdict(findings.compliant()))
         }),
+        // Printed above, before the configuration is read.
+        Command::Version => Ok(ExitCode::SUCCESS),
         Command::Remediate(options) => runtime.block_on(async {
             let remediation = remediate(&config, options).await?;
             print(&remediation.render())?;

@@ -10,26 +10,35 @@
 //!
 //! - `collect`: the audit (one collection per account) and the questions asked of its
 //!   [`Findings`] (offenders, violations, exemptions, the verdict).
+//! - `escape`: shell quoting of the commands, escaping of what the endpoint sent before it
+//!   reaches a terminal.
 //! - `policy`: the control's remediation policy: the `plan` for one user (which key to
 //!   keep, which to deactivate, or why a person must choose) and the advice per key.
-//! - `render`: the table and the JSON of `check`, shell quoting of the commands, escaping of
-//!   what the endpoint sent before it reaches a terminal.
-//! - `remediate`: the remediation itself: re-read, plan, apply, list the keys again, report.
+//! - `render`: the table and the JSON of `check`.
+//! - `remediate`: the remediation itself: re-read, plan, apply, list the keys again.
+//! - `report`: the table and the JSON of `remediate`.
+//!
+//! One verdict, one spelling per medium: tables say `needs a human` (`check`'s advice,
+//! `remediate`'s action); the JSON says `needs_a_human`, as a key and as a value, and spells
+//! every value as one snake_case word (`already_inactive`, `dry_run`).
 //!
 //! This file holds the public items; their behaviour lives in the parts.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::snapshot::AccountSnapshot;
 use crate::source::SourceError;
 
 mod collect;
+mod escape;
 mod policy;
 mod remediate;
 mod render;
+mod report;
 
 pub(crate) use collect::run;
-pub(crate) use policy::MIN_IDLE;
+pub use policy::MinIdle;
+pub(crate) use policy::MIN_IDLE_TEXT;
 pub(crate) use remediate::run as remediate;
 
 /// Output format of `check`.
@@ -84,12 +93,12 @@ pub struct Findings {
 }
 
 /// What `remediate` was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Make the planned changes; without it nothing is written.
     pub apply: bool,
     /// A key used or created more recently than this is never deactivated.
-    pub min_idle: Duration,
+    pub min_idle: MinIdle,
     /// Table or JSON.
     pub output: OutputFormat,
 }

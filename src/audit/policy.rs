@@ -20,6 +20,49 @@ use; make sure the workload uses it; deactivate the others with `aws iam update-
 /// AWS's last-use data (hours) and matches the alert's rotation grace.
 pub(crate) const MIN_IDLE: Duration = Duration::from_secs(86_400);
 
+/// [`MIN_IDLE`] as `--min-idle` shows and takes it.
+pub(crate) const MIN_IDLE_TEXT: &str = "24h";
+
+/// A `--min-idle` value: the duration, and the text it was written as, which the reports echo
+/// (humantime would spell the default `1day`, which no one typed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinIdle {
+    duration: Duration,
+    text: String,
+}
+
+impl MinIdle {
+    /// Parses `text` (`24h`, `7d`, `90m`).
+    pub(crate) fn parse(text: &str) -> Result<MinIdle, String> {
+        let duration = humantime::parse_duration(text)
+            .map_err(|err| format!("expected a duration like `24h` or `7d`: {err}"))?;
+        Ok(MinIdle {
+            duration,
+            text: text.trim().to_owned(),
+        })
+    }
+
+    /// The duration.
+    pub(crate) fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// As the user wrote it.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Default for MinIdle {
+    /// `24h`, [`MIN_IDLE`].
+    fn default() -> Self {
+        MinIdle {
+            duration: MIN_IDLE,
+            text: MIN_IDLE_TEXT.to_owned(),
+        }
+    }
+}
+
 /// Why a user is left to a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Human {
@@ -37,9 +80,8 @@ pub(crate) enum Human {
 }
 
 impl Human {
-    /// One sentence, naming `min_idle` where it decided.
-    pub(crate) fn explain(&self, min_idle: Duration) -> String {
-        let idle = humantime::format_duration(min_idle);
+    /// One sentence, naming `--min-idle` (as written, `idle`) where it decided.
+    pub(crate) fn explain(&self, idle: &str) -> String {
         match self {
             Human::NoneUsed => "no active key has ever been used: cannot tell which one the \
                                 workload needs"
@@ -143,16 +185,33 @@ pub(crate) enum Advice {
 }
 
 impl Advice {
-    /// The advice's name in the table and the JSON.
+    /// The advice's words in the table, for people: `needs a human`, as everywhere in tables.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Advice::Keep => "keep",
             Advice::Deactivate => "deactivate",
             Advice::Inactive => "already inactive",
-            Advice::Undecided => "needs a human",
+            Advice::Undecided => NEEDS_A_HUMAN,
+        }
+    }
+
+    /// The advice's value in the JSON: one snake_case word, as every value there
+    /// (`needs_a_human`, the same word as the offender's key of that name).
+    pub(crate) fn json_name(self) -> &'static str {
+        match self {
+            Advice::Keep => "keep",
+            Advice::Deactivate => "deactivate",
+            Advice::Inactive => "already_inactive",
+            Advice::Undecided => NEEDS_A_HUMAN_JSON,
         }
     }
 }
+
+/// The verdict "left to a person", in tables (`check`'s advice, `remediate`'s action).
+pub(crate) const NEEDS_A_HUMAN: &str = "needs a human";
+
+/// The same verdict in the JSON, as a value (`advice`, `action`) and as a key.
+pub(crate) const NEEDS_A_HUMAN_JSON: &str = "needs_a_human";
 
 /// The user's plan (with the default idle time), and what it means for each key.
 pub(crate) fn advise(user: &User, now: i64) -> (Plan, Vec<(&AccessKey, Advice)>) {

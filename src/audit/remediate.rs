@@ -5,7 +5,7 @@
 //!    minutes or, from a credential report, hours old).
 //! 2. Choose the key to keep: the active key used most recently, provided it is younger than
 //!    90 days. Everything else active is to be made inactive.
-//! 3. Refuse, and say why ("needs a human"), when the choice is not safe: no active key was
+//! 3. Refuse, and say why (`needs a human`; `needs_a_human` in the JSON), when the choice is not safe: no active key was
 //!    ever used, two were last used at the same time, the key in use is older than 90 days
 //!    (rotate first), or a key to deactivate was used within `--min-idle` (a workload may
 //!    still depend on it).
@@ -17,21 +17,14 @@
 //! The daemon never remediates; only this command holds a write call, and only a role with
 //! `deploy/iam/iam-key-exporter-remediation-policy.json` may make it.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use super::policy::{plan, Human, Plan};
-use super::render::{
-    cell, created_by, creator_json, deactivate_command, exemption_json, json_text, shell_quote,
-    unhonoured, write_columns,
-};
-use super::{Findings, Options, OutputFormat, Remediation};
+use super::policy::{plan, Human, Plan, NEEDS_A_HUMAN, NEEDS_A_HUMAN_JSON};
+use super::render::unhonoured;
+use super::{Findings, Options, Remediation};
 use crate::aws::{AwsError, Iam};
-use crate::clock::{rfc3339, seconds};
-use crate::controls::ONE_ACTIVE_KEY;
+use crate::clock::rfc3339;
 use crate::error::error_chain;
 use crate::snapshot::{AccessKey, Exemption, ExemptionSource, KeyStatus, User};
 use crate::source::{tag_exemption, Source};
@@ -77,13 +70,13 @@ pub(crate) enum Outcome {
 /// One offender and what became of it.
 #[derive(Debug)]
 pub(crate) struct UserPlan {
-    account_id: String,
+    pub(super) account_id: String,
     /// The user as re-read just before planning.
-    user: User,
-    verdict: Verdict,
-    outcome: Option<Outcome>,
+    pub(super) user: User,
+    pub(super) verdict: Verdict,
+    pub(super) outcome: Option<Outcome>,
     /// The keys as listed after applying.
-    after: Vec<AccessKey>,
+    pub(super) after: Vec<AccessKey>,
 }
 
 /// Re-reads one user's keys, with the last use of each active key; `None` when the user is gone.
@@ -163,7 +156,7 @@ pub(crate) async fn run(
                         user.creators = audited.creators.clone();
                         let verdict = match user.exempt_at(now) {
                             Some(exemption) => Verdict::Exempt(exemption.clone()),
-                            None => plan(&user, now, options.min_idle).into(),
+                            None => plan(&user, now, options.min_idle.duration()).into(),
                         };
                         entry.user = user;
                         verdict
@@ -328,32 +321,44 @@ fn compare(after: &[AccessKey], keep: &str, others: &[String], failure: Option<S
     }
 }
 
-/// The commands a person would type for a planned deactivation: each key, then the check.
-fn commands(user: &str, others: &[String]) -> Vec<String> {
-    let mut commands: Vec<String> = others
-        .iter()
-        .map(|key| deactivate_command(user, key))
-        .collect();
-    if let Some(user) = shell_quote(user) {
-        commands.push(format!("aws iam list-access-keys --user-name={user}"));
-    }
-    commands
-}
-
 impl UserPlan {
-    /// The action's name in the output.
-    fn action(&self) -> &'static str {
+    /// The action's value in the JSON: one snake_case word (`needs_a_human`).
+    pub(super) fn action(&self) -> &'static str {
         match &self.verdict {
             Verdict::Nothing => "nothing",
             Verdict::Exempt(_) => "exempt",
             Verdict::Deactivate { .. } => "deactivate",
-            Verdict::NeedsHuman(_) => "needs-human",
+            Verdict::NeedsHuman(_) => NEEDS_A_HUMAN_JSON,
             Verdict::Unreadable(_) => "unreadable",
         }
     }
 
+    /// The action in the table, in words (`needs a human`), as `check`'s table says it.
+    pub(super) fn action_words(&self) -> &'static str {
+        match &self.verdict {
+            Verdict::NeedsHuman(_) => NEEDS_A_HUMAN,
+            _ => self.action(),
+        }
+    }
+
+    /// How many keys this run made inactive and IAM now lists so (none in a dry run, none
+    /// that a racing writer's undo made active again).
+    pub(super) fn applied(&self) -> usize {
+        let Verdict::Deactivate { others, .. } = &self.verdict else {
+            return 0;
+        };
+        others
+            .iter()
+            .filter(|id| {
+                self.after
+                    .iter()
+                    .any(|key| key.id == **id && key.status == KeyStatus::Inactive)
+            })
+            .count()
+    }
+
     /// What became of it.
-    fn result(&self) -> &'static str {
+    pub(super) fn result(&self) -> &'static str {
         match (&self.verdict, &self.outcome) {
             (_, Some(Outcome::Planned)) => "planned",
             (_, Some(Outcome::Done)) => "done",
@@ -365,8 +370,8 @@ impl UserPlan {
         }
     }
 
-    /// Why, in one line.
-    fn detail(&self, min_idle: Duration) -> String {
+    /// Why, in one line; `min_idle` as the user wrote it.
+    pub(super) fn detail(&self, min_idle: &str) -> String {
         let mut detail = match &self.verdict {
             Verdict::Nothing => "at most one active key now".to_owned(),
             Verdict::Exempt(exemption) => match &exemption.grant {
@@ -397,7 +402,7 @@ impl UserPlan {
     }
 
     /// Whether this user still needs anything: a planned, failed or refused change.
-    fn pending(&self) -> bool {
+    pub(super) fn pending(&self) -> bool {
         !matches!(self.result(), "done" | "ok")
     }
 }
@@ -406,172 +411,5 @@ impl Remediation {
     /// Whether nothing is left to do: every offender was fixed, is exempt, or no longer one.
     pub fn nothing_left(&self) -> bool {
         !self.users.iter().any(UserPlan::pending)
-    }
-
-    /// The report, in the format asked for.
-    pub fn render(&self) -> String {
-        match self.options.output {
-            OutputFormat::Table => self.to_table(),
-            OutputFormat::Json => format!("{}\n", json_text(&self.to_json())),
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        let now = seconds(self.checked_at);
-        let min_idle = self.options.min_idle;
-        let users: Vec<Value> = self
-            .users
-            .iter()
-            .map(|plan| {
-                let keys: Vec<Value> = plan
-                    .user
-                    .access_keys
-                    .iter()
-                    .map(|key| {
-                        json!({
-                            "access_key_id": key.id,
-                            "status": key.status.as_str(),
-                            "created": rfc3339(key.created),
-                            "last_used": key.last_used.map(rfc3339),
-                            "creator": plan.user.creators.get(&key.id).map(creator_json),
-                        })
-                    })
-                    .collect();
-                let (keep, others) = match &plan.verdict {
-                    Verdict::Deactivate { keep, others } => (Some(keep), others.clone()),
-                    _ => (None, Vec::new()),
-                };
-                json!({
-                    "account_id": plan.account_id,
-                    "user": plan.user.name,
-                    "path": plan.user.path,
-                    "action": plan.action(),
-                    "result": plan.result(),
-                    "detail": plan.detail(min_idle),
-                    "keep": keep,
-                    "deactivate": others,
-                    "access_keys": keys,
-                    "commands": keep.map(|_| commands(&plan.user.name, &others)),
-                    "exemption": match &plan.verdict {
-                        Verdict::Exempt(exemption) => Some(exemption_json(exemption, now)),
-                        _ => None,
-                    },
-                    "after": plan.after.iter().map(|key| json!({
-                        "access_key_id": key.id,
-                        "status": key.status.as_str(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        json!({
-            "control": ONE_ACTIVE_KEY.to_json(),
-            "mode": if self.options.apply { "apply" } else { "dry-run" },
-            "min_idle": humantime::format_duration(min_idle).to_string(),
-            "checked_at": rfc3339(now),
-            "nothing_left": self.nothing_left(),
-            "users": users,
-        })
-    }
-
-    fn to_table(&self) -> String {
-        let mut out = String::new();
-        let min_idle = self.options.min_idle;
-        let _ = writeln!(out, "{}", ONE_ACTIVE_KEY.headline());
-        let _ = writeln!(
-            out,
-            "{} at {}; keys used or created within --min-idle {} are never touched; nothing is deleted.",
-            if self.options.apply {
-                "Applied"
-            } else {
-                "Dry run (nothing written; --apply to make the changes)"
-            },
-            rfc3339(seconds(self.checked_at)),
-            humantime::format_duration(min_idle)
-        );
-        if self.users.is_empty() {
-            let _ = writeln!(
-                out,
-                "Nothing to do: no user has more than one active access key."
-            );
-            return out;
-        }
-        let rows: Vec<[String; 5]> = self
-            .users
-            .iter()
-            .map(|plan| {
-                [
-                    cell(&plan.account_id),
-                    cell(&plan.user.name),
-                    plan.action().to_owned(),
-                    plan.result().to_owned(),
-                    cell(&plan.detail(min_idle)),
-                ]
-            })
-            .collect();
-        out.push('\n');
-        write_columns(
-            &mut out,
-            &["ACCOUNT", "USER", "ACTION", "RESULT", "DETAIL"],
-            &rows,
-        );
-        self.creators_table(&mut out);
-        let planned: Vec<&UserPlan> = self
-            .users
-            .iter()
-            .filter(|plan| plan.outcome == Some(Outcome::Planned))
-            .collect();
-        if !planned.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nThe same by hand (in each user's account), or run again with --apply:"
-            );
-            for plan in planned {
-                if let Verdict::Deactivate { others, .. } = &plan.verdict {
-                    let _ = writeln!(out, "  # account {}", cell(&plan.account_id));
-                    for command in commands(&plan.user.name, others) {
-                        let _ = writeln!(out, "  {command}");
-                    }
-                }
-            }
-        }
-        let left = self.users.iter().filter(|plan| plan.pending()).count();
-        let _ = writeln!(
-            out,
-            "\n{}",
-            if left == 0 {
-                "Nothing left to do.".to_owned()
-            } else {
-                format!("{left} user(s) still need something.")
-            }
-        );
-        out
-    }
-
-    /// Who created the keys, where known: the responder's first question.
-    fn creators_table(&self, out: &mut String) {
-        let rows: Vec<[String; 4]> = self
-            .users
-            .iter()
-            .flat_map(|plan| {
-                plan.user.access_keys.iter().filter_map(move |key| {
-                    let creator = plan.user.creators.get(&key.id)?;
-                    Some([
-                        cell(&plan.account_id),
-                        cell(&plan.user.name),
-                        cell(&key.id),
-                        created_by(creator),
-                    ])
-                })
-            })
-            .collect();
-        if rows.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "\nWho created the active keys (CloudTrail):");
-        write_columns(
-            out,
-            &["ACCOUNT", "USER", "ACCESS KEY ID", "CREATED BY"],
-            &rows,
-        );
     }
 }

@@ -1,147 +1,16 @@
 //! What `check` prints: the table for people and the JSON for pipelines, with the commands a
-//! person would paste. Everything the endpoint sent is escaped before it reaches a terminal and
-//! quoted before it reaches a shell.
+//! person would paste; everything the endpoint sent goes through [`super::escape`] first.
 
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use super::policy::{advise, Advice, Plan, MIN_IDLE, REMEDIATION};
+use super::escape::{cell, deactivate_command, json_text};
+use super::policy::{advise, Advice, Plan, MIN_IDLE_TEXT, NEEDS_A_HUMAN_JSON, REMEDIATION};
 use super::Findings;
 use crate::clock::{rfc3339, seconds};
 use crate::controls::{ONE_ACTIVE_KEY, RELATED};
 use crate::snapshot::{Creator, CreatorRelation, Exemption};
-
-/// The command that deactivates a key, safe to paste into a POSIX shell whatever the endpoint
-/// sent: every value is given as `--option=VALUE` (so a name starting with `-` is never taken
-/// for an option) and quoted for the shell when it holds anything but plain characters. A name
-/// or ID holding a control or bidirectional character (which IAM never sends: such an answer is
-/// refused as malformed before it gets here) is not made into a command at all.
-pub(crate) fn deactivate_command(user: &str, key_id: &str) -> String {
-    match (shell_quote(user), shell_quote(key_id)) {
-        (Some(user), Some(key)) => format!(
-            "aws iam update-access-key --user-name={user} --access-key-id={key} --status Inactive"
-        ),
-        _ => format!(
-            "# not printed: the user name or key ID holds control or bidirectional characters \
-             ({} / {})",
-            cell(user),
-            cell(key_id)
-        ),
-    }
-}
-
-/// Quotes `text` as one POSIX shell word: as it is when every character is plain (IAM names
-/// mostly are), in single quotes otherwise (`'` written as `'\''`); `None` when it holds a
-/// character that must never reach a terminal or a shell raw ([`is_unsafe`]).
-pub(crate) fn shell_quote(text: &str) -> Option<String> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_+=,.@/:-".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        return Some(text.to_owned());
-    }
-    if text.chars().any(is_unsafe) {
-        return None;
-    }
-    Some(format!("'{}'", text.replace('\'', r"'\''")))
-}
-
-/// Characters never shown raw: controls (C0, DEL, C1), and the invisible ones that reorder or
-/// hide text (zero-width, bidirectional overrides and isolates, line and paragraph separators,
-/// the byte-order mark), with which a name could be shown reversed or pass for another.
-pub(crate) fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-}
-
-/// A table cell: unsafe characters ([`is_unsafe`]) escaped, so a name cannot split a row, move
-/// the terminal's cursor, or be shown reversed.
-pub(crate) fn cell(text: &str) -> String {
-    if text.chars().any(is_unsafe) {
-        text.chars()
-            .map(|c| {
-                if is_unsafe(c) {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        text.to_owned()
-    }
-}
-
-/// JSON for people and tools alike: pretty, with every unsafe character ([`is_unsafe`]) in
-/// strings written as a `\uXXXX` escape (serde_json escapes only C0 controls, quotes and
-/// backslashes), so a report shown in a terminal cannot reorder or hide text.
-pub(crate) fn json_text(value: &serde_json::Value) -> String {
-    let mut out = Vec::new();
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut out, SafeFormatter(Default::default()));
-    if serde::Serialize::serialize(value, &mut serializer).is_err() {
-        return format!("{value:#}");
-    }
-    String::from_utf8(out).unwrap_or_else(|_| format!("{value:#}"))
-}
-
-/// serde_json's pretty formatter, escaping unsafe characters in strings.
-struct SafeFormatter(serde_json::ser::PrettyFormatter<'static>);
-
-impl serde_json::ser::Formatter for SafeFormatter {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        for c in fragment.chars() {
-            if is_unsafe(c) {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(writer, "\\u{unit:04x}")?;
-                }
-            } else {
-                let mut bytes = [0u8; 4];
-                writer.write_all(c.encode_utf8(&mut bytes).as_bytes())?;
-            }
-        }
-        Ok(())
-    }
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
-    }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
-    }
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
-    }
-}
 
 /// What an exemption that is not honoured says, for the offender's row: `tag exemption
 /// expired 2026-12-31T00:00:00Z`, `config exemption invalid: too_far_ahead`.
@@ -213,7 +82,7 @@ impl Findings {
                             "created": rfc3339(key.created),
                             "age_days": now.saturating_sub(key.created).max(0) / 86_400,
                             "last_used": key.last_used.map(rfc3339),
-                            "advice": advice.as_str(),
+                            "advice": advice.json_name(),
                             "command": (advice == Advice::Deactivate)
                                 .then(|| deactivate_command(&user.name, &key.id)),
                             "creator": user.creators.get(&key.id).map(creator_json),
@@ -226,8 +95,8 @@ impl Findings {
                     "path": user.path,
                     "active_access_keys": user.active_access_keys(),
                     "access_keys": keys,
-                    "needs_a_human": match &plan {
-                        Plan::NeedsHuman(human) => Some(human.explain(MIN_IDLE)),
+                    NEEDS_A_HUMAN_JSON: match &plan {
+                        Plan::NeedsHuman(human) => Some(human.explain(MIN_IDLE_TEXT)),
                         _ => None,
                     },
                     "exemptions_not_honoured": user
@@ -354,7 +223,7 @@ impl Findings {
                     "  {} {}: {}",
                     cell(&snapshot.account_id),
                     cell(&user.name),
-                    human.explain(MIN_IDLE)
+                    human.explain(MIN_IDLE_TEXT)
                 ));
             }
             for (key, advice) in advice {
@@ -390,14 +259,28 @@ impl Findings {
                 let _ = writeln!(out, "{line}");
             }
         }
-        let _ = writeln!(out, "\nRemediation: {REMEDIATION}");
+        write_commands(out, &commands);
+    }
+}
+
+/// The remediation and the commands of `check`'s table; when every offender is a person's to
+/// decide, says so instead of ending on a list with nothing in it.
+fn write_commands(out: &mut String, commands: &[String]) {
+    let _ = writeln!(out, "\nRemediation: {REMEDIATION}");
+    if commands.is_empty() {
         let _ = writeln!(
+            out,
+            "No command can be given yet: no key can safely be chosen for any offender \
+                 (see above); run the check again once a person has decided."
+        );
+        return;
+    }
+    let _ = writeln!(
             out,
             "Once the kept key is confirmed in use, deactivate the others (or run `iam-key-exporter remediate`):"
         );
-        for command in commands {
-            let _ = writeln!(out, "  {command}");
-        }
+    for command in commands {
+        let _ = writeln!(out, "  {command}");
     }
 }
 
@@ -498,46 +381,55 @@ mod tests {
         assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
     }
 
-    #[test]
-    fn the_command_quotes_the_user_name() {
-        assert_eq!(
-            deactivate_command("a+b=c,d.e@f_g-h", "AKIA1"),
-            "aws iam update-access-key --user-name=a+b=c,d.e@f_g-h --access-key-id=AKIA1 --status Inactive"
-        );
-        assert_eq!(
-            deactivate_command("-rf", "AKIA1"),
-            "aws iam update-access-key --user-name=-rf --access-key-id=AKIA1 --status Inactive"
-        );
+    fn findings(keys: Vec<AccessKey>) -> Findings {
+        Findings {
+            snapshots: vec![AccountSnapshot {
+                account_id: "123456789012".to_owned(),
+                data_timestamp: std::time::UNIX_EPOCH,
+                users: vec![User {
+                    name: "bob".to_owned(),
+                    path: "/".to_owned(),
+                    access_keys: keys,
+                    ..User::default()
+                }],
+                root_access_keys_present: Some(false),
+                last_used_from: Default::default(),
+                report_fallback: None,
+            }],
+            checked_at: std::time::UNIX_EPOCH + Duration::from_secs(NOW as u64),
+        }
     }
 
-    /// What the endpoint sends is not trusted: quotes, spaces, `$(...)`, newlines and escape
-    /// sequences all come out as one inert shell word on one line.
+    /// When no offender's key can be chosen, the table says that no command can be given,
+    /// instead of ending on "deactivate the others:" and nothing after it; the verdict is
+    /// `needs a human` in the table and `needs_a_human` in the JSON, as key and value.
     #[test]
-    fn hostile_names_are_quoted_into_one_inert_word() {
-        assert_eq!(shell_quote("it's").unwrap(), r"'it'\''s'");
-        assert_eq!(shell_quote("$(touch x) y").unwrap(), "'$(touch x) y'");
+    fn a_table_where_every_offender_needs_a_human_ends_on_no_command_not_a_colon() {
+        let findings = findings(vec![
+            key("AKIAONE", KeyStatus::Active, 200, None),
+            key("AKIATWO", KeyStatus::Active, 100, None),
+            key("AKIAOFF", KeyStatus::Inactive, 300, None),
+        ]);
+        let table = findings.to_table();
+        let last = table.lines().last().unwrap();
+        assert!(!last.trim_end().ends_with(':'), "{table}");
+        assert!(last.starts_with("No command can be given yet"), "{table}");
+        assert!(!table.contains("Once the kept key is confirmed"), "{table}");
+        assert!(table.contains("needs a human"), "{table}");
+        assert!(!table.contains("needs_a_human"), "{table}");
+        let json = findings.to_json();
+        let advice: Vec<&str> = json["offenders"][0]["access_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["advice"].as_str().unwrap())
+            .collect();
         assert_eq!(
-            shell_quote("a\nb'c\x1b"),
-            None,
-            "never a raw control character"
+            advice,
+            ["needs_a_human", "needs_a_human", "already_inactive"]
         );
-        assert_eq!(
-            shell_quote("ali\u{202e}ce"),
-            None,
-            "never a raw right-to-left override"
-        );
-        assert_eq!(shell_quote("").unwrap(), "''");
-        let command = deactivate_command("x'; touch /tmp/pwned; '\n", "AKIA\r");
-        assert_eq!(command.lines().count(), 1, "{command}");
-        assert!(!command.chars().any(char::is_control), "{command}");
-        assert_eq!(cell("a\nb\tc"), r"a\nb\tc");
-        assert_eq!(cell("ali\u{202e}ce\u{200b}"), r"ali\u{202e}ce\u{200b}");
-        let json = json_text(&serde_json::json!({"user": "a\u{202e}\u{0085}\u{7f}b", "n": [1]}));
-        assert!(json.contains(r#""a\u202e\u0085\u007fb""#), "{json}");
-        assert!(
-            json.contains("\n  \"n\": [\n    1\n  ]"),
-            "still pretty: {json}"
-        );
+        let why = json["offenders"][0]["needs_a_human"].as_str().unwrap();
+        assert!(why.contains("no active key has ever been used"), "{why}");
     }
 
     #[test]

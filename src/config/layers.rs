@@ -51,7 +51,16 @@ impl Layered {
         let mut figment = Figment::new();
         let mut errors = Vec::new();
         if let Some(path) = &overrides.config_file {
-            figment = figment.merge(file_provider(path)?);
+            let file = file_provider(path)?;
+            // Parsed here once, so that a syntax error names the file, its line and column,
+            // not a key (figment reports it with an empty path).
+            if let Err(err) = file.data() {
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    reason: syntax_error(&file, &err),
+                });
+            }
+            figment = figment.merge(file);
         }
         let mut env: Vec<(String, String)> = env
             .into_iter()
@@ -85,9 +94,24 @@ impl Layered {
         Ok(Layered { figment, errors })
     }
 
-    /// Where a key's value came from, for error messages.
+    /// Where a key's value came from, for error messages. An entry of a list of tables
+    /// (`accounts.0.role_arn`) comes from where the list does: figment finds no metadata for
+    /// a path through a list.
     pub fn origin(&self, key: &str) -> Option<String> {
-        self.figment.find_metadata(key).map(describe)
+        let list = ["accounts", "exemptions"]
+            .into_iter()
+            .find(|list| key == *list || key.starts_with(&format!("{list}.")));
+        self.figment
+            .find_metadata(list.unwrap_or(key))
+            .map(describe)
+    }
+
+    /// Gives each problem without an origin the origin of its key (validation's problems of
+    /// `[[accounts]]` and `[[exemptions]]` entries are made without one).
+    pub fn fill_origins(&self, problems: &mut [KeyError]) {
+        for problem in problems.iter_mut().filter(|p| p.origin.is_none()) {
+            problem.origin = self.origin(&problem.key);
+        }
     }
 
     /// Flattens the merged layers into dotted keys. Every unknown key and every value of the
@@ -377,9 +401,13 @@ fn env_layer(name: String, value: String) -> Result<Single, KeyError> {
     // Refused here, not merged: figment merges a provider in time that grows with what
     // is merged already, so thousands of stray variables would take minutes.
     if settings::find(&key).is_none() {
+        let mut message = unknown_key(&key);
+        if let Some(hint) = env_hint(&key) {
+            message = format!("{message}; {hint}");
+        }
         return Err(KeyError {
             origin: Some(format!("environment variable `{name}`")),
-            message: unknown_key(&key),
+            message,
             key,
         });
     }
@@ -398,6 +426,60 @@ fn env_layer(name: String, value: String) -> Result<Single, KeyError> {
         origin: format!("environment variable `{name}`"),
         value,
     })
+}
+
+/// What an unknown variable's name was likely meant to be: the config file's variable, or a
+/// setting's with `_` written for the `__` between section and key
+/// (`IAM_KEY_EXPORTER_REFRESH_INTERVAL` for `IAM_KEY_EXPORTER_REFRESH__INTERVAL`).
+fn env_hint(key: &str) -> Option<String> {
+    if key == "config" || key.starts_with("config.") || key.starts_with("config_") {
+        return Some(format!(
+            "the config file is named by {CONFIG_FILE_ENV} (or `--config.file`)"
+        ));
+    }
+    let flat = key.replace('.', "_");
+    let meant = flat
+        .match_indices('_')
+        .map(|(at, _)| format!("{}.{}", &flat[..at], &flat[at + 1..]))
+        .find_map(|candidate| settings::find(&candidate))?;
+    Some(format!("did you mean {}?", meant.env_var()))
+}
+
+/// A syntax error of the config file, as one line: the format, the line and column, what the
+/// parser expected. The TOML parser's message is `TOML parse error at line L, column C`, the
+/// offending line drawn with a caret, then what is wrong.
+fn syntax_error(file: &FileProvider, err: &figment::Error) -> String {
+    let format = match file {
+        FileProvider::Toml(_) => "TOML",
+        FileProvider::Yaml(_) => "YAML",
+    };
+    let text = match &err.kind {
+        figment::error::Kind::Message(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let at = first
+        .strip_prefix(&format!("{format} parse error "))
+        .map(|at| format!(" {at}"))
+        .unwrap_or_default();
+    let drawing = |line: &&str| {
+        let line = line.trim_start();
+        line.starts_with('|')
+            || line
+                .split_once(" |")
+                .is_some_and(|(n, _)| n.parse::<u64>().is_ok())
+    };
+    let what: Vec<&str> = lines
+        .filter(|line| !drawing(line) && !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let what = if at.is_empty() {
+        text.trim().replace('\n', "; ")
+    } else {
+        what.join(", ")
+    };
+    format!("is not valid {format}: syntax error{at}: {what}")
 }
 
 /// The sections of the settings table, in its order.
@@ -471,5 +553,43 @@ fn describe(metadata: &Metadata) -> String {
         format!("{name} `{source}`")
     } else {
         name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `_` for the `__` between section and key, and the config file's variable without
+    /// `_FILE`, are answered with the name meant.
+    #[test]
+    fn a_near_miss_environment_variable_is_answered_with_the_name_meant() {
+        let message = |name: &str| match env_layer(name.to_owned(), "1".to_owned()) {
+            Err(err) => err.to_string(),
+            Ok(_) => panic!("{name} accepted"),
+        };
+        for (name, hint) in [
+            (
+                "REFRESH_INTERVAL",
+                "did you mean IAM_KEY_EXPORTER_REFRESH__INTERVAL?",
+            ),
+            (
+                "WEB_LISTEN_ADDRESS",
+                "did you mean IAM_KEY_EXPORTER_WEB__LISTEN_ADDRESS?",
+            ),
+            (
+                "CONFIG",
+                "the config file is named by IAM_KEY_EXPORTER_CONFIG_FILE",
+            ),
+        ] {
+            let message = message(&format!("{ENV_PREFIX}{name}"));
+            assert!(message.contains(hint), "{message}");
+            assert!(
+                message.contains(&format!("`{ENV_PREFIX}{name}`")),
+                "{message}"
+            );
+        }
+        let other = message("IAM_KEY_EXPORTER_NOTHING_LIKE_IT");
+        assert!(!other.contains("did you mean"), "{other}");
     }
 }

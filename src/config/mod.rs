@@ -186,7 +186,8 @@ impl Config {
         match validate::validate(&layered, &raw) {
             Ok(config) if errors.is_empty() => Ok(config),
             Ok(_) => Err(ConfigError::Invalid(errors)),
-            Err(more) => {
+            Err(mut more) => {
+                layered.fill_origins(&mut more);
                 errors.extend(more);
                 Err(ConfigError::Invalid(errors))
             }

@@ -86,6 +86,8 @@ pub(crate) enum Bad {
     Items(Vec<String>),
     /// A message of its own, naming what would be right.
     Message(String),
+    /// The value as a whole, and the allowed one it was likely meant to be (`jsn`: `json`).
+    Near(&'static str),
 }
 
 /// What the settings write into: every section, with its fields as the settings' defaults
@@ -211,13 +213,50 @@ pub(crate) fn list(text: &str, valid: impl Fn(&str) -> bool) -> Result<Vec<Strin
     }
 }
 
-/// One of the named values, in any case.
-pub(crate) fn one_of<T: Copy>(text: &str, values: &[(&str, T)]) -> Result<T, Bad> {
+/// One of the named values, in any case; refused with the closest name, if one is close.
+pub(crate) fn one_of<T: Copy>(text: &str, values: &[(&'static str, T)]) -> Result<T, Bad> {
     values
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(text))
         .map(|(_, value)| *value)
-        .ok_or(Bad::Whole)
+        .ok_or_else(
+            || match closest(text, values.iter().map(|(name, _)| *name)) {
+                Some(name) => Bad::Near(name),
+                None => Bad::Whole,
+            },
+        )
+}
+
+/// The candidate closest to `given` (case aside), if a typo away: at most two edits, and
+/// fewer than half of its letters.
+pub(crate) fn closest<'a>(
+    given: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let given: Vec<char> = given.to_lowercase().chars().collect();
+    candidates
+        .map(|candidate| (edits(&given, candidate), candidate))
+        .filter(|(edits, candidate)| *edits <= 2 && *edits * 2 < candidate.chars().count())
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance between `a` and `b`.
+fn edits(a: &[char], b: &str) -> usize {
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// A URL starting with `http://` or `https://`.

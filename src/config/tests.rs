@@ -248,6 +248,42 @@ fn a_malformed_file_is_reported_with_its_format() {
     assert!(err.contains("TOML"), "{err}");
 }
 
+/// A syntax error names the file, the line and the column, never an empty key.
+#[test]
+fn a_toml_syntax_error_names_the_file_line_and_column() {
+    let toml = file("toml", "[refresh]\ninterval = 5m\n");
+    let err = load(&toml.overrides(), &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::File { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&toml.0.display().to_string()), "{text}");
+    assert!(
+        text.contains("TOML: syntax error at line 2, column 13: expected"),
+        "{text}"
+    );
+    assert!(!text.contains("``"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+/// The problems of `[[accounts]]` and `[[exemptions]]` entries name the file they are in.
+#[test]
+fn list_entries_problems_name_their_file() {
+    let toml = file(
+        "toml",
+        "[[accounts]]\nrole_arn = \"nope\"\ncolour = 1\n[[exemptions]]\naccount = \"x\"\n",
+    );
+    let errors = errors(load(&toml.overrides(), &[]));
+    let origin = format!("TOML file `{}`", toml.0.display());
+    for key in [
+        "accounts.0.colour",
+        "accounts.0.role_arn",
+        "exemptions.0.account",
+        "exemptions.0.user",
+    ] {
+        let error = errors.iter().find(|e| e.key == key).expect(key);
+        assert_eq!(error.origin.as_deref(), Some(origin.as_str()), "{error}");
+    }
+}
+
 #[test]
 fn role_arns_give_the_account_id() {
     assert_eq!(
@@ -503,17 +539,19 @@ account = "111111111111"
         .map(ToString::to_string)
         .collect();
     let all = messages.join("\n");
+    // Each entry's problem names the file it is in (issue 23: it named none).
+    let missing = |key: &str| format!("`{key}` (from TOML file `{}`): missing", toml.0.display());
     for expected in [
         "`exemptions.0.colour`",
         "`exemptions.0.account`",
         "a 12-digit AWS account ID, or `*`",
         "give `user` or `user_pattern`, not both",
-        "`exemptions.0.owner`: missing",
+        &missing("exemptions.0.owner"),
         "`exemptions.0.expires`",
         "at most 90 days from now (`collector.max_exemption`), so no later than 20",
-        "`exemptions.1.user`: missing",
-        "`exemptions.1.reason`: missing",
-        "`exemptions.1.expires`: missing",
+        &missing("exemptions.1.user"),
+        &missing("exemptions.1.reason"),
+        &missing("exemptions.1.expires"),
     ] {
         assert!(all.contains(expected), "`{expected}` not in:\n{all}");
     }
@@ -530,4 +568,27 @@ account = "111111111111"
             .as_secs(),
         366 * 86_400
     );
+}
+
+/// A value a typo away from an allowed one is answered with it; a value far from any is not.
+#[test]
+fn a_mistyped_choice_is_answered_with_the_one_meant() {
+    let near = |format: &str| {
+        errors(load(
+            &Overrides::default(),
+            &[("IAM_KEY_EXPORTER_LOG__FORMAT", format)],
+        ))[0]
+            .to_string()
+    };
+    assert!(
+        near("jsn").contains("got `jsn`; did you mean `json`?"),
+        "{}",
+        near("jsn")
+    );
+    assert!(
+        near("LOGFMTT").contains("did you mean `logfmt`?"),
+        "{}",
+        near("LOGFMTT")
+    );
+    assert!(!near("xml").contains("did you mean"), "{}", near("xml"));
 }

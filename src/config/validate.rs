@@ -106,6 +106,16 @@ fn apply(
                 problems.expected(setting.key, origin(), &item, setting.expected);
             }
         }
+        Err(Bad::Near(meant)) => problems.push(
+            Problem::new(
+                setting.key,
+                format!(
+                    "expected {}, got `{given}`; did you mean `{meant}`?",
+                    setting.expected
+                ),
+            )
+            .with_origin(origin()),
+        ),
         Err(Bad::Message(message)) => {
             problems.push(Problem::new(setting.key, message).with_origin(origin()));
         }

@@ -13,6 +13,8 @@
 
 mod catalogue;
 mod health_metrics;
+#[cfg(target_os = "linux")]
+mod process;
 mod snapshots;
 
 use std::borrow::Cow;
@@ -34,7 +36,8 @@ use snapshots::SnapshotFamilies;
 /// polls and messages must be current, not as of the last refresh).
 pub(crate) struct Published {
     body: RwLock<Arc<Rendered>>,
-    /// `process_*` (the prometheus crate's process collector) and the events consumer's metrics.
+    /// `process_*` (the prometheus crate's process collector, its CPU time precise: [`process`])
+    /// and the events consumer's metrics.
     live: Registry,
 }
 
@@ -43,9 +46,7 @@ impl Published {
     pub(crate) fn new(initial: Rendered) -> Self {
         let live = Registry::new();
         #[cfg(target_os = "linux")]
-        if let Err(err) = live.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        )) {
+        if let Err(err) = live.register(Box::new(process::ProcessMetrics::for_self())) {
             tracing::warn!(error = %err, "cannot export the process metrics");
         }
         Published {

@@ -373,3 +373,26 @@ async fn sighup_is_logged_and_ignored_and_the_exporter_keeps_serving() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--version` prints the build's details, in node_exporter's shape, before any configuration
+/// is read (a broken one does not hide the version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_prints_the_revision_and_build_details_whatever_the_configuration() {
+    let broken = [("IAM_KEY_EXPORTER_REFRESH__INTERVAL", "-3".to_owned())];
+    let (code, out, err) = exporter(&["--version"], &broken).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let first = format!(
+        "iam-key-exporter, version {} (branch: ",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(out.starts_with(&first), "{out}");
+    for label in ["revision: ", "build date: ", "rust version: ", "platform: "] {
+        assert!(out.contains(label), "{label} in {out}");
+    }
+    let (code, _, err) = exporter(&["chek"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a similar subcommand exists: 'check'"),
+        "{err}"
+    );
+}

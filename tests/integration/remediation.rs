@@ -186,7 +186,7 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
     // The dry run plans and changes nothing.
     let (code, plan) = scenario.remediate(&[]).await;
     assert_eq!(code, 1, "something is planned: {plan:#}");
-    assert_eq!(plan["mode"], "dry-run");
+    assert_eq!(plan["mode"], "dry_run");
     assert_eq!(
         everything(seed, USERS).await,
         before,
@@ -224,11 +224,11 @@ async fn remediate_follows_the_controls_procedure_and_a_second_run_does_nothing(
             k("one-recent", 1)
         ),
     );
-    expect("both-old", "needs-human", "older than 90 days");
-    expect("both-recent", "needs-human", "within --min-idle");
+    expect("both-old", "needs_a_human", "older than 90 days");
+    expect("both-recent", "needs_a_human", "within --min-idle");
     expect(
         "never-used",
-        "needs-human",
+        "needs_a_human",
         "no active key has ever been used",
     );
     expect("exempt", "exempt", "tag exemption until");
@@ -322,6 +322,11 @@ async fn remediate_exits_0_once_nothing_is_left_and_the_table_says_so() {
     let (code, out, err) = exporter(&["remediate", "--apply"], &aws_env(&moto.endpoint())).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Nothing left to do."), "{out}");
+    assert!(out.contains("Applied 1 change(s)"), "{out}");
+    assert!(
+        out.contains("--min-idle 24h "),
+        "the default as `24h`: {out}"
+    );
     assert_eq!(seed.statuses("ci").await, {
         let mut s = vec![(old, "Inactive".to_owned()), (new, "Active".to_owned())];
         s.sort();
@@ -330,6 +335,10 @@ async fn remediate_exits_0_once_nothing_is_left_and_the_table_says_so() {
     let (code, out, err) = exporter(&["remediate", "--apply"], &aws_env(&moto.endpoint())).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Nothing to do"), "{out}");
+    assert!(
+        out.contains("Nothing applied at"),
+        "not `Applied at`: {out}"
+    );
 }
 
 /// The fake counts requests by action: a dry run sends no `UpdateAccessKey`, `--apply` does
