@@ -2,6 +2,8 @@
 #
 #   docker build -t iam-key-exporter \
 #     --build-arg BUILD_GIT_REVISION="$(git rev-parse --short=12 HEAD)" \
+#     --build-arg BUILD_GIT_BRANCH="$(git rev-parse --abbrev-ref HEAD)" \
+#     --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)" \
 #     --build-arg VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" .
 #   docker run --rm -p 10027:10027 -e AWS_REGION -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
 #     -e AWS_SESSION_TOKEN iam-key-exporter
@@ -9,8 +11,12 @@
 # Deployment (Kubernetes, IRSA, multi-account): docs/deployment.md.
 
 # The build context has no .git (see .dockerignore), so build.rs cannot ask git for the revision
-# shown in iam_exporter_build_info; pass it here. "unknown" is what build.rs itself falls back to.
+# and branch shown in iam_exporter_build_info and --version; pass them here. "unknown" is what
+# build.rs itself falls back to. SOURCE_DATE_EPOCH (the commit's time) makes --version's build
+# date reproducible; unset, it is the build's time.
 ARG BUILD_GIT_REVISION=unknown
+ARG BUILD_GIT_BRANCH=unknown
+ARG SOURCE_DATE_EPOCH
 ARG VERSION=dev
 
 # ---------------------------------------------------------------------------------------------
@@ -39,13 +45,16 @@ RUN mkdir -p src benches \
 # dependency layer above; build.rs reruns when the variable changes (rerun-if-env-changed).
 COPY src ./src
 ARG BUILD_GIT_REVISION
+ARG BUILD_GIT_BRANCH
+ARG SOURCE_DATE_EPOCH
 # COPY keeps the files' modification times, which can be older than the placeholders' build:
 # touch them, or Cargo would take the placeholder crate for up to date. The last line fails the
 # build if the placeholder binary (which prints nothing) slipped through anyway.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN find src -name '*.rs' -exec touch {} + \
- && BUILD_GIT_REVISION="${BUILD_GIT_REVISION:-unknown}" cargo build --release --locked \
- && ./target/release/iam-key-exporter --version | grep -q '^iam-key-exporter '
+ && BUILD_GIT_REVISION="${BUILD_GIT_REVISION:-unknown}" BUILD_GIT_BRANCH="${BUILD_GIT_BRANCH:-unknown}" \
+    SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" cargo build --release --locked \
+ && ./target/release/iam-key-exporter --version | grep -q '^iam-key-exporter, version '
 
 # ---------------------------------------------------------------------------------------------
 # Runtime: glibc, libgcc_s and CA certificates (the binary links glibc dynamically and the AWS
