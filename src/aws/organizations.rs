@@ -31,8 +31,15 @@ pub(crate) struct Organizations {
 
 impl Organizations {
     pub(crate) fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+        // Like the IAM clients: an endpoint never reached is not retried.
+        let reach = super::reach::Reach::default();
         Organizations {
-            client: aws_sdk_organizations::Client::new(config),
+            client: aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(config)
+                    .interceptor(reach.clone())
+                    .retry_classifier(reach)
+                    .build(),
+            ),
             at: super::endpoint::organizations(config),
             observer,
         }

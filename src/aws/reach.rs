@@ -1,10 +1,10 @@
 //! Failing fast at an endpoint never reached: until one of an account's clients has had an
-//! answer (any HTTP response) from AWS, a request that cannot connect (refused, a name that does
-//! not resolve, a connect timeout) is not retried. Such a failure is nearly always a wrong
-//! region, endpoint or network set-up, and the SDK's retries (`aws.max_attempts`, with back-off
-//! up to 20 s) would only hide it for half a minute; the refresh loop tries again soon anyway
-//! while an account has no data. Once an answer has come, the endpoint is known to work, and a
-//! failed connection is a blip, retried as before.
+//! answer (any HTTP response) from AWS, a request that gets none (refused, a name that does
+//! not resolve, a connect timeout, a connection closed before any answer) is not retried. Such
+//! a failure is nearly always a wrong region, endpoint or network set-up, and the SDK's retries
+//! (`aws.max_attempts`, with back-off up to 20 s) would only hide it for half a minute; the
+//! refresh loop tries again soon anyway while an account has no data. Once an answer has come,
+//! the endpoint is known to work, and a failed connection is a blip, retried as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,10 +48,8 @@ impl ClassifyRetry for Reach {
         let Some(Err(err)) = ctx.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        let unreachable = ctx.response().is_none()
-            && err
-                .as_connector_error()
-                .is_some_and(|err| err.is_io() || err.is_timeout());
+        // Refused, unresolvable, timed out, or hung up on before an answer: no response.
+        let unreachable = ctx.response().is_none() && err.is_connector_error();
         if unreachable && !self.0.load(Ordering::Relaxed) {
             RetryAction::RetryForbidden
         } else {

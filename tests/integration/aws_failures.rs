@@ -50,6 +50,28 @@ async fn check_against_a_refused_endpoint_exits_2_within_10s_naming_what_was_tri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_against_an_endpoint_that_accepts_and_hangs_up_exits_2_within_10s() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let started = Instant::now();
+    let (code, out, err) = exporter(&["check"], &as_users_run(Some(&endpoint))).await;
+    let took = started.elapsed();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(took < FAIL_FAST, "took {took:?}: {err}");
+    assert!(
+        err.contains(&format!(
+            "GetCallerIdentity request failed (network) at {endpoint} (region us-east-1)"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_with_a_region_typo_exits_2_within_10s_naming_the_endpoint_and_region() {
     // Region-shaped, so accepted, but no such region: STS's regional endpoint for it does not
     // resolve anywhere.
