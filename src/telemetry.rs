@@ -17,27 +17,29 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Crates (target prefixes) that log freely at `info` and below: held to `warn` unless the
-/// exporter itself logs at `debug`.
-const DEPENDENCIES: &[&str] = &[
-    "aws_config",
-    "aws_credential_types",
-    "aws_runtime",
-    "aws_sdk",
-    "aws_sigv4",
-    "aws_smithy",
-    "aws_types",
-    "h2",
-    "hyper",
-    "rustls",
+/// Crates (target prefixes) that log freely at `info` and below, and the level they are held to
+/// unless the exporter itself logs at `debug`. The AWS SDK's are held to `error`: its warnings
+/// repeat, as a multi-line `Debug` dump of some 900 characters, what the exporter's own error
+/// already says in one line (a credential provider that failed, on every refresh).
+const DEPENDENCIES: &[(&str, &str)] = &[
+    ("aws_config", "error"),
+    ("aws_credential_types", "error"),
+    ("aws_runtime", "error"),
+    ("aws_sdk", "error"),
+    ("aws_sigv4", "error"),
+    ("aws_smithy", "error"),
+    ("aws_types", "error"),
+    ("h2", "warn"),
+    ("hyper", "warn"),
+    ("rustls", "warn"),
 ];
 
 /// Installs the global subscriber.
 pub fn init(log: &LogConfig) {
     let level = log.level.as_str();
-    let deps = if level == "debug" { "debug" } else { "warn" };
     let mut directives = level.to_owned();
-    for target in DEPENDENCIES {
+    for (target, held) in DEPENDENCIES {
+        let deps = if level == "debug" { "debug" } else { held };
         directives.push_str(&format!(",{target}={deps}"));
     }
     let filter = EnvFilter::new(directives);

@@ -91,10 +91,43 @@ impl Intercept for Attempts {
             .attempt(operation, kind.map_or("success", ErrorKind::as_str));
         if let (Some(kind), Some(Err(err))) = (kind, context.output_or_error()) {
             if kind != ErrorKind::NotFound {
+                // Where it went, as the request itself says (the path and query left out).
+                let sent_to = context
+                    .request()
+                    .map(|request| origin(request.uri()))
+                    .map_or(String::new(), |origin| format!(" to {origin}"));
                 self.last_failure
-                    .set(kind, format!("{operation}: {}", error_chain(err)));
+                    .set(kind, format!("{operation}{sent_to}: {}", error_chain(err)));
             }
         }
         Ok(())
+    }
+}
+
+/// The scheme and authority of a request's URI: `https://iam.amazonaws.com`.
+fn origin(uri: &str) -> &str {
+    let start = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[start..]
+        .find(['/', '?'])
+        .map_or(uri.len(), |i| start + i);
+    &uri[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_requests_origin_leaves_out_the_path_and_query() {
+        assert_eq!(
+            super::origin("https://iam.amazonaws.com/?Action=ListUsers"),
+            "https://iam.amazonaws.com"
+        );
+        assert_eq!(
+            super::origin("http://127.0.0.1:5000"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            super::origin("https://sqs.eu-west-1.amazonaws.com/1/q"),
+            "https://sqs.eu-west-1.amazonaws.com"
+        );
     }
 }

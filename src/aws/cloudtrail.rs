@@ -22,10 +22,11 @@ const MAX_RESULTS: i32 = 50;
 pub(super) fn client(
     config: &SdkConfig,
     attempts: super::attempts::Attempts,
-) -> aws_sdk_cloudtrail::Client {
+) -> (aws_sdk_cloudtrail::Client, super::endpoint::Tried) {
     let region = config
         .region()
         .map_or(super::DEFAULT_REGION, |region| home_region(region.as_ref()));
+    let tried = super::endpoint::cloudtrail(config, region);
     let config = aws_sdk_cloudtrail::config::Builder::from(config)
         .region(Region::new(region))
         .retry_config(aws_config::retry::RetryConfig::disabled())
@@ -33,7 +34,7 @@ pub(super) fn client(
         .interceptor(super::strict::Strict)
         .retry_classifier(super::capped::NoRetryWhenTooLarge)
         .build();
-    aws_sdk_cloudtrail::Client::from_conf(config)
+    (aws_sdk_cloudtrail::Client::from_conf(config), tried)
 }
 
 /// The IAM home region of the partition `region` is in.
@@ -59,8 +60,10 @@ impl Iam {
             .attribute_value(key_id)
             .build()
             .map_err(|err| AwsError::malformed(OP, err.to_string()))?;
-        let output = self.record(
+        let output = super::record(
+            self.observer.as_ref(),
             OP,
+            &self.at.trail,
             self.trail
                 .lookup_events()
                 .lookup_attributes(attribute)

@@ -8,6 +8,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
+use super::endpoint::Tried;
+
 /// The fixed set of failure kinds, used as the `kind` and `outcome` label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ErrorKind {
@@ -64,6 +66,8 @@ pub(crate) struct AwsError {
     pub(crate) code: Option<String>,
     /// What to say before the SDK's own chain, when the kind alone would mislead.
     note: Option<&'static str>,
+    /// Where the request was sent: the endpoint and the region.
+    tried: Option<Tried>,
     source: Box<dyn StdError + Send + Sync>,
 }
 
@@ -75,6 +79,9 @@ impl fmt::Display for AwsError {
             self.operation,
             self.kind.as_str()
         )?;
+        if let Some(tried) = &self.tried {
+            write!(f, " at {tried}")?;
+        }
         match self.note {
             Some(note) => write!(f, ": {note}"),
             None => Ok(()),
@@ -108,8 +115,15 @@ impl AwsError {
             kind: credentials.map_or(kind, |(kind, _)| kind),
             code,
             note: credentials.map(|(_, note)| note),
+            tried: None,
             source: Box::new(err),
         }
+    }
+
+    /// The same failure, naming where the request was sent.
+    pub(crate) fn at(mut self, tried: &Tried) -> Self {
+        self.tried = Some(tried.clone());
+        self
     }
 
     /// Whether the entity asked about no longer exists (deleted during the refresh).
@@ -130,6 +144,7 @@ impl AwsError {
             kind: ErrorKind::Service,
             code: None,
             note: None,
+            tried: None,
             source: what.into().into(),
         }
     }
@@ -137,31 +152,49 @@ impl AwsError {
 
 /// When the request never left because no credentials could be had, the SDK reports a
 /// dispatch failure, which alone reads as a network problem: find the credential provider's
-/// error in the chain and say what it is. The chain's own text lists what was tried.
+/// error in the chain and say what it is. The innermost one says what went wrong first: an
+/// assumed role's own failure, or the base credentials behind it.
 fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'static str)> {
+    type AssumeRoleFailed = SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>;
+    let mut found: Option<&CredentialsError> = None;
+    let mut assuming = false;
     let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = cause {
         if let Some(credentials) = current.downcast_ref::<CredentialsError>() {
-            return match credentials {
-                CredentialsError::CredentialsNotLoaded(_) => Some((
-                    ErrorKind::AccessDenied,
-                    "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or run \
-                     with an IAM role: IRSA, EKS Pod Identity, ECS or EC2)",
-                )),
-                CredentialsError::InvalidConfiguration(_) => Some((
-                    ErrorKind::AccessDenied,
-                    "the AWS credential configuration is invalid",
-                )),
-                CredentialsError::ProviderTimedOut(_) => {
-                    Some((ErrorKind::Timeout, "the AWS credential provider timed out"))
-                }
-                _ => Some((ErrorKind::AccessDenied, "no usable AWS credentials")),
-            };
+            found = Some(credentials);
+            assuming = false;
         }
+        assuming |= current.is::<AssumeRoleFailed>() && found.is_some();
         cause = current.source();
     }
-    None
+    Some(match found? {
+        CredentialsError::InvalidConfiguration(_) => (
+            ErrorKind::AccessDenied,
+            "the AWS credential configuration is invalid",
+        ),
+        CredentialsError::ProviderTimedOut(_) => (
+            ErrorKind::Timeout,
+            "the AWS credential provider timed out (no credentials in time from the \
+             environment, the profile, a web identity, the container endpoint or the EC2 \
+             instance metadata)",
+        ),
+        // The base credentials were had, and STS refused (or could not be reached) to assume
+        // the account's role: the chain's text says which.
+        _ if assuming => (
+            ErrorKind::AccessDenied,
+            "the account's role could not be assumed (sts:AssumeRole)",
+        ),
+        _ => (ErrorKind::AccessDenied, NO_CREDENTIALS),
+    })
 }
+
+/// The note of every case in which no credentials could be had (nothing configured, or an
+/// instance-metadata address that answers but refuses, as off EC2 behind a proxy): where the
+/// default chain looks, and so how to give them.
+const NO_CREDENTIALS: &str = "no AWS credentials found (looked for: AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, the profile aws.profile or AWS_PROFILE in ~/.aws, a web identity \
+     (IRSA), the container endpoint (ECS, EKS Pod Identity), the EC2 instance metadata; set one \
+     of them)";
 
 /// An answer over `aws.max_response_size` is the service's fault, however it surfaced.
 fn too_large(err: &(dyn StdError + 'static)) -> Option<(ErrorKind, &'static str)> {

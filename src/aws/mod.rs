@@ -10,9 +10,11 @@
 mod attempts;
 mod capped;
 mod cloudtrail;
+mod endpoint;
 mod error;
 mod organizations;
 mod rate;
+mod reach;
 mod sqs;
 mod strict;
 mod write;
@@ -158,6 +160,7 @@ impl RequestObserver for Uncounted {
 fn record<T, E>(
     observer: &dyn RequestObserver,
     operation: &'static str,
+    at: &endpoint::Tried,
     result: Result<T, SdkError<E, HttpResponse>>,
 ) -> Result<T, AwsError>
 where
@@ -169,7 +172,7 @@ where
             Ok(output)
         }
         Err(err) => {
-            let err = AwsError::from_sdk(operation, err);
+            let err = AwsError::from_sdk(operation, err).at(at);
             observer.observe(operation, err.kind.as_str());
             Err(err)
         }
@@ -242,7 +245,17 @@ pub(crate) struct Iam {
     sts: aws_sdk_sts::Client,
     /// CloudTrail in the IAM home region: who created a key ([`Iam::key_creation_records`]).
     trail: aws_sdk_cloudtrail::Client,
+    /// Where each client's requests go, for the messages of their failures.
+    at: Endpoints,
     observer: Arc<dyn RequestObserver>,
+}
+
+/// Where the IAM, STS and CloudTrail clients' requests go.
+#[derive(Clone)]
+struct Endpoints {
+    iam: endpoint::Tried,
+    sts: endpoint::Tried,
+    trail: endpoint::Tried,
 }
 
 impl Iam {
@@ -256,26 +269,37 @@ impl Iam {
             observer: observer.clone(),
             last_failure,
         };
+        // One for the account's clients: an answer from any of them shows the set-up works.
+        let reach = reach::Reach::default();
         let iam = aws_sdk_iam::config::Builder::from(config)
             .interceptor(attempts.clone())
             .interceptor(strict::Strict)
+            .interceptor(reach.clone())
             .retry_classifier(capped::NoRetryWhenTooLarge)
+            .retry_classifier(reach.clone())
             .build();
-        let trail = cloudtrail::client(config, attempts.clone());
+        let (trail, trail_at) = cloudtrail::client(config, attempts.clone());
         let sts = aws_sdk_sts::config::Builder::from(config)
             .interceptor(attempts)
             .interceptor(strict::Strict)
+            .interceptor(reach.clone())
             .retry_classifier(capped::NoRetryWhenTooLarge)
+            .retry_classifier(reach)
             .build();
         Iam {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::from_conf(sts),
             trail,
+            at: Endpoints {
+                iam: endpoint::iam(config),
+                sts: endpoint::sts(config),
+                trail: trail_at,
+            },
             observer,
         }
     }
 
-    /// Counts the request and classifies its error.
+    /// Counts an IAM request and classifies its error.
     fn record<T, E>(
         &self,
         operation: &'static str,
@@ -284,13 +308,14 @@ impl Iam {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        record(self.observer.as_ref(), operation, result)
+        record(self.observer.as_ref(), operation, &self.at.iam, result)
     }
 
     /// The account the credentials belong to (`sts:GetCallerIdentity`).
     pub(crate) async fn caller_account(&self) -> Result<String, AwsError> {
         const OP: &str = "GetCallerIdentity";
-        let output = self.record(OP, self.sts.get_caller_identity().send().await)?;
+        let sent = self.sts.get_caller_identity().send().await;
+        let output = record(self.observer.as_ref(), OP, &self.at.sts, sent)?;
         output
             .account()
             .and_then(crate::arn::parse_account_id)
@@ -536,64 +561,5 @@ impl Iam {
             .map(aws_sdk_iam::primitives::Blob::into_inner)
             .ok_or_else(|| AwsError::malformed(OP, "the report has no content"))?;
         Ok(CredentialReport { content, generated })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_sdk_iam::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-
-    /// Where IAM's requests go, and the region they are signed for, for a region of each
-    /// partition, with and without `aws.use_fips`: as the AWS General Reference lists IAM's
-    /// endpoints (iam.amazonaws.com and iam-fips.amazonaws.com signed for us-east-1,
-    /// iam.us-gov.amazonaws.com for us-gov-west-1, iam.cn-north-1.amazonaws.com.cn for
-    /// cn-north-1). The SDK's own resolver answers; this holds the exporter's assumption (set the
-    /// region to any region of the partition) to it.
-    #[tokio::test]
-    async fn iam_resolves_to_each_partitions_endpoint_and_signing_region() {
-        for (region, fips, url, signing) in [
-            ("us-east-1", false, "https://iam.amazonaws.com", "us-east-1"),
-            ("eu-west-1", false, "https://iam.amazonaws.com", "us-east-1"),
-            (
-                "us-east-1",
-                true,
-                "https://iam-fips.amazonaws.com",
-                "us-east-1",
-            ),
-            (
-                "us-gov-east-1",
-                false,
-                "https://iam.us-gov.amazonaws.com",
-                "us-gov-west-1",
-            ),
-            (
-                "us-gov-west-1",
-                true,
-                "https://iam.us-gov.amazonaws.com",
-                "us-gov-west-1",
-            ),
-            (
-                "cn-northwest-1",
-                false,
-                "https://iam.cn-north-1.amazonaws.com.cn",
-                "cn-north-1",
-            ),
-        ] {
-            let params = Params::builder()
-                .region(region)
-                .use_fips(fips)
-                .build()
-                .unwrap();
-            let endpoint = DefaultResolver::new()
-                .resolve_endpoint(&params)
-                .await
-                .unwrap();
-            assert_eq!(endpoint.url(), url, "{region} fips={fips}");
-            let schemes = format!("{endpoint:?}");
-            assert!(
-                schemes.contains("signingRegion") && schemes.contains(&format!("\"{signing}\"")),
-                "{region} fips={fips}: {schemes}"
-            );
-        }
     }
 }

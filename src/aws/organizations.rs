@@ -24,13 +24,23 @@ pub(crate) struct OrgAccount {
 #[derive(Clone)]
 pub(crate) struct Organizations {
     client: aws_sdk_organizations::Client,
+    /// Where its requests go, for the messages of their failures.
+    at: super::endpoint::Tried,
     observer: Arc<dyn RequestObserver>,
 }
 
 impl Organizations {
     pub(crate) fn new(config: &SdkConfig, observer: Arc<dyn RequestObserver>) -> Self {
+        // Like the IAM clients: an endpoint never reached is not retried.
+        let reach = super::reach::Reach::default();
         Organizations {
-            client: aws_sdk_organizations::Client::new(config),
+            client: aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(config)
+                    .interceptor(reach.clone())
+                    .retry_classifier(reach)
+                    .build(),
+            ),
+            at: super::endpoint::organizations(config),
             observer,
         }
     }
@@ -127,7 +137,12 @@ impl Organizations {
         let mut items = Vec::new();
         let mut token = None;
         loop {
-            let output = record(self.observer.as_ref(), operation, page(token).await)?;
+            let output = record(
+                self.observer.as_ref(),
+                operation,
+                &self.at,
+                page(token).await,
+            )?;
             match take(&output, &mut items)? {
                 Some(next) if !next.is_empty() => token = Some(next),
                 _ => return Ok(items),

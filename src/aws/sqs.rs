@@ -21,6 +21,8 @@ pub(crate) struct Message {
 pub(crate) struct Sqs {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    /// Where its requests go, for the messages of their failures.
+    at: super::endpoint::Tried,
     observer: Arc<dyn RequestObserver>,
 }
 
@@ -32,6 +34,7 @@ impl Sqs {
     ) -> Self {
         Sqs {
             client: aws_sdk_sqs::Client::new(config),
+            at: super::endpoint::sqs(config),
             queue_url,
             observer,
         }
@@ -43,6 +46,7 @@ impl Sqs {
         let output = record(
             self.observer.as_ref(),
             OP,
+            &self.at,
             self.client
                 .receive_message()
                 .queue_url(&self.queue_url)
@@ -69,6 +73,7 @@ impl Sqs {
         record(
             self.observer.as_ref(),
             OP,
+            &self.at,
             self.client
                 .delete_message()
                 .queue_url(&self.queue_url)
@@ -85,6 +90,7 @@ impl Sqs {
         let output = record(
             self.observer.as_ref(),
             OP,
+            &self.at,
             self.client
                 .get_queue_attributes()
                 .queue_url(&self.queue_url)

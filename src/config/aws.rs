@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::settings::{boolean, duration, optional, size, url, whole, Setting, DURATION};
+use super::settings::{boolean, duration, optional, size, url, whole, Bad, Setting, DURATION};
 
 /// How the AWS SDK is set up.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,13 +35,35 @@ pub(crate) const REGION: Setting = Setting {
     default: None,
     help:
         "Region for request signing; unset: AWS_REGION, then the profile's region, then us-east-1.",
-    expected: "a region name like `us-east-1`",
+    expected: "a region name like `us-east-1`, `eu-west-1`, `us-gov-west-1` or `cn-north-1` \
+               (lower case: an area, one or more words and a number, joined by `-`)",
     list: false,
     apply: |text, d| {
-        d.aws.region = optional(text);
+        d.aws.region = optional(text).map(region).transpose()?;
         Ok(())
     },
 };
+
+/// A region must be region-shaped: a typo such as `us-east1` or `US-EAST-1` would otherwise be
+/// sent to an endpoint that does not exist, and found out only when the first request fails.
+/// The shape, not a list: AWS adds regions (and partitions, `eusc-de-east-1`) every year.
+fn region(text: String) -> Result<String, Bad> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let (Some(number), Some(area)) = (parts.last(), parts.first()) else {
+        return Err(Bad::Whole);
+    };
+    let word = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let shaped = parts.len() >= 3
+        && (2..=4).contains(&area.len())
+        && parts[..parts.len() - 1].iter().all(word)
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit());
+    if shaped {
+        Ok(text)
+    } else {
+        Err(Bad::Whole)
+    }
+}
 
 pub(crate) const USE_FIPS: Setting = Setting {
     key: "aws.use_fips",
@@ -159,3 +181,79 @@ pub(crate) const SETTINGS: &[&Setting] = &[
     &MAX_RESPONSE_SIZE,
     &MAX_REQUESTS_PER_SECOND,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::region;
+    use crate::config::{Config, ConfigError, Overrides};
+
+    #[test]
+    fn regions_of_every_partition_are_region_shaped() {
+        for name in [
+            "us-east-1",
+            "eu-west-1",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "cn-north-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eusc-de-east-1",
+            "il-central-1",
+        ] {
+            assert_eq!(region(name.to_owned()), Ok(name.to_owned()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_region_typo_is_refused() {
+        for typo in [
+            "us-east1",
+            "useast-1",
+            "US-EAST-1",
+            "us-east-",
+            "us--east-1",
+            "us-east-1a",
+            "us-east-100",
+            "us east 1",
+            "eu-west-1 ",
+            "-us-east-1",
+            "iam.amazonaws.com",
+            "https://us-east-1",
+            "global",
+        ] {
+            assert!(region(typo.to_owned()).is_err(), "{typo:?}");
+        }
+    }
+
+    /// Through the loader: the key, its origin, the value and what a region looks like, all in
+    /// one message (a config error: exit 2 before anything starts).
+    #[test]
+    fn the_loader_refuses_a_region_that_is_not_region_shaped_and_says_what_one_looks_like() {
+        let vars = [(
+            "IAM_KEY_EXPORTER_AWS__REGION".to_owned(),
+            "us-est1".to_owned(),
+        )];
+        let Err(ConfigError::Invalid(errors)) = Config::load_from(&Overrides::default(), vars)
+        else {
+            panic!("a malformed region was accepted");
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let message = errors[0].to_string();
+        for part in [
+            "`aws.region`",
+            "IAM_KEY_EXPORTER_AWS__REGION",
+            "`us-est1`",
+            "`us-east-1`",
+            "`us-gov-west-1`",
+            "`cn-north-1`",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+        let vars = [(
+            "IAM_KEY_EXPORTER_AWS__REGION".to_owned(),
+            "eu-west-1".to_owned(),
+        )];
+        let config = Config::load_from(&Overrides::default(), vars).unwrap();
+        assert_eq!(config.aws.region.as_deref(), Some("eu-west-1"));
+    }
+}

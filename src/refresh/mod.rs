@@ -2,8 +2,9 @@
 //!
 //! Each account refreshes on its own schedule, in a task of its own: every `refresh.interval`
 //! (from the start of one of its refreshes to the next, never overlapping) it is collected,
-//! and its snapshot published or its failure recorded. One slow, throttled or hanging account
-//! therefore never holds back another's data. At most `collector.max_concurrent_accounts`
+//! and its snapshot published or its failure recorded; until an account has had data once, a
+//! failed refresh is tried again within seconds, the wait doubling up to the interval. One
+//! slow, throttled or hanging account therefore never holds back another's data. At most `collector.max_concurrent_accounts`
 //! accounts are collected at once. A renderer re-renders the body after refreshes, at most
 //! once a second however many accounts finish. No AWS request is ever made on behalf of a
 //! scrape.
@@ -90,6 +91,10 @@ impl Target {
 /// The shortest time between two renders of the body: with many accounts, refreshes finish
 /// all the time, and each render costs as much as the whole body.
 const RENDER_GAP: Duration = Duration::from_secs(1);
+
+/// How soon an account that has never had data is refreshed again after a failure; each
+/// further failure doubles it, up to `refresh.interval`.
+const FIRST_REFRESH_RETRY: Duration = Duration::from_secs(2);
 
 /// How soon a first discovery that failed is tried again (later ones wait the whole
 /// `organizations.refresh_interval`, with the last good list in the meantime).
@@ -488,13 +493,17 @@ async fn account_loop(
     tokio::join!(refresh_loop(this, target, refreshed, shutdown), creators);
 }
 
-/// One account's schedule: refresh, then wait until `refresh.interval` after its start.
+/// One account's schedule: refresh, then wait until `refresh.interval` after its start. While
+/// the account has never had data (a first refresh failed: no metrics for it, and `/-/ready`
+/// at 503), it is tried again after [`FIRST_REFRESH_RETRY`] from the failure's end, twice as
+/// long each time, up to the interval.
 async fn refresh_loop(
     this: Arc<Refresher>,
     target: Arc<Target>,
     refreshed: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
+    let mut retry = FIRST_REFRESH_RETRY.min(this.interval);
     loop {
         let started = Instant::now();
         tokio::select! {
@@ -502,10 +511,27 @@ async fn refresh_loop(
             _ = this.refresh(&target) => {}
         }
         refreshed.notify_one();
-        let next = started + this.interval;
+        let account = || {
+            target
+                .source
+                .account_id()
+                .unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned())
+        };
+        let next = if target.succeeded_once.load(Ordering::SeqCst) {
+            started + this.interval
+        } else {
+            tracing::info!(
+                account_id = %account(),
+                retry_in = %humantime::format_duration(retry),
+                "the account has no data yet; trying again soon"
+            );
+            let next = Instant::now() + retry;
+            retry = (retry * 2).min(this.interval);
+            next
+        };
         if Instant::now() > next {
             tracing::warn!(
-                account_id = %target.source.account_id().unwrap_or_else(|| UNKNOWN_ACCOUNT.to_owned()),
+                account_id = %account(),
                 interval = %humantime::format_duration(this.interval),
                 "the refresh took longer than the interval; starting the next one now"
             );

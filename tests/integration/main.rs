@@ -11,6 +11,7 @@ mod accounts;
 mod against_moto;
 mod against_the_fake;
 mod alerting;
+mod aws_failures;
 mod binary;
 mod broken_answers;
 mod creators;
