@@ -272,7 +272,11 @@ fn list_entries_problems_name_their_file() {
         "[[accounts]]\nrole_arn = \"nope\"\ncolour = 1\n[[exemptions]]\naccount = \"x\"\n",
     );
     let errors = errors(load(&toml.overrides(), &[]));
-    let origin = format!("TOML file `{}`", toml.0.display());
+    // As figment names a file (relative to the working directory when that is shorter).
+    let origin = format!(
+        "TOML file `{}`",
+        figment::Source::File(toml.0.to_path_buf())
+    );
     for key in [
         "accounts.0.colour",
         "accounts.0.role_arn",
@@ -540,7 +544,8 @@ account = "111111111111"
         .collect();
     let all = messages.join("\n");
     // Each entry's problem names the file it is in (issue 23: it named none).
-    let missing = |key: &str| format!("`{key}` (from TOML file `{}`): missing", toml.0.display());
+    let source = figment::Source::File(toml.0.to_path_buf());
+    let missing = |key: &str| format!("`{key}` (from TOML file `{source}`): missing");
     for expected in [
         "`exemptions.0.colour`",
         "`exemptions.0.account`",
