@@ -87,26 +87,34 @@ async fn validate(what: &str, rendered: &str) {
 
 async fn operator_objects_valid(what: &str, file: &Path) {
     let dir = project_dir().join("tests/kubernetes");
-    let npm = tool("npm", "NPM");
-    if !dir
-        .join("node_modules/@kubernetes-models/prometheus-operator")
-        .exists()
-    {
-        let (code, out, err) = run(
-            &npm,
-            &[
-                "ci",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                dir.to_str().unwrap(),
-            ],
-            &[],
-            true,
-        )
+    // Once per test process, whichever test gets here first: the others wait for it (two
+    // `npm ci` at once, or a test reading node_modules while one fills it, break each other).
+    static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    INSTALLED
+        .get_or_init(|| async {
+            if dir
+                .join("node_modules/@kubernetes-models/prometheus-operator")
+                .exists()
+            {
+                return;
+            }
+            let npm = tool("npm", "NPM");
+            let (code, out, err) = run(
+                &npm,
+                &[
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                    dir.to_str().unwrap(),
+                ],
+                &[],
+                true,
+            )
+            .await;
+            assert_eq!(code, 0, "npm ci in tests/kubernetes:\n{out}{err}");
+        })
         .await;
-        assert_eq!(code, 0, "npm ci in tests/kubernetes:\n{out}{err}");
-    }
     let node = tool("node", "NODE");
     let script = dir.join("validate-operator-objects.mjs");
     let (code, out, err) = run(
