@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use super::{CheckError, Findings};
 use crate::clock::seconds;
 use crate::snapshot::{AccessKey, AccountSnapshot, Exemption, KeyStatus, User};
-use crate::source::{collect_within, look_up_creator, Lookup, Source, UnknownCreator};
+use crate::source::{
+    collect_within, look_up_creator, Lookup, Source, UnknownCreator, LOOKUP_SPACING,
+};
 
 /// Collects every account once; any failure fails the check (a partial audit is no audit).
 /// With `rotation` (`Some`: `collector.key_creators` on), the creators of the offenders' keys
@@ -42,9 +44,6 @@ pub(crate) async fn run(
         checked_at,
     })
 }
-
-/// The least time between two lookups in one account: under CloudTrail's two a second.
-const LOOKUP_SPACING: Duration = Duration::from_millis(600);
 
 /// Looks up who created each active key of the snapshot's offenders (one `LookupEvents` each,
 /// spaced; none for a key older than CloudTrail's history), and keeps those found. A denied

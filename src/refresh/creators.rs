@@ -5,7 +5,7 @@
 //! change event already has its creator from the event's record and is never looked up.
 //!
 //! CloudTrail allows `LookupEvents` two requests a second per account: lookups are spaced by
-//! [`SPACING`], and a pass takes at most [`PER_PASS`] of them (the rest wait for the next
+//! [`LOOKUP_SPACING`], and a pass takes at most [`PER_PASS`] of them (the rest wait for the next
 //! pass, right after), so that a burst of offenders cannot hold the budget.
 
 use std::collections::BTreeMap;
@@ -13,15 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use tokio::time::{Duration, Instant};
+use tokio::time::Instant;
 
 use super::{Refresher, Target};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{AccessKey, AccountSnapshot, KeyStatus};
-use crate::source::{look_up_creator, Lookup, UnknownCreator};
-
-/// The least time between two lookups in one account: under CloudTrail's two a second.
-const SPACING: Duration = Duration::from_millis(600);
+use crate::source::{look_up_creator, Lookup, UnknownCreator, LOOKUP_SPACING};
 
 /// The most lookups of one pass.
 const PER_PASS: usize = 20;
@@ -81,7 +78,7 @@ pub(super) async fn run(
             )
             .await;
             if !matches!(lookup, Lookup::Unknown(UnknownCreator::TooOld)) {
-                next = Instant::now() + SPACING;
+                next = Instant::now() + LOOKUP_SPACING;
             }
             this.metrics.creator_lookup(lookup.outcome());
             if lookup == Lookup::Unknown(UnknownCreator::Denied) {

@@ -12,6 +12,10 @@ use serde_json::Value;
 use crate::aws::{ErrorKind, Iam};
 use crate::snapshot::{AccessKey, Creator, CreatorRelation};
 
+/// The least time between two lookups in one account: under the two requests a second that
+/// CloudTrail allows `LookupEvents` per account (the daemon's task and `check` both keep it).
+pub(crate) const LOOKUP_SPACING: std::time::Duration = std::time::Duration::from_millis(600);
+
 /// How long CloudTrail's event history keeps a record: a key created longer ago has none.
 pub(crate) const HISTORY_SECONDS: i64 = 90 * 86_400;
 

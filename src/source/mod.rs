@@ -16,7 +16,7 @@ mod exemptions;
 
 pub(crate) use creators::{
     from_record as creator_from_record, look_up as look_up_creator, Lookup,
-    Unknown as UnknownCreator,
+    Unknown as UnknownCreator, LOOKUP_SPACING,
 };
 pub(crate) use exemptions::{tag_exemption, Exemptions};
 
