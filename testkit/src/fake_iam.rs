@@ -267,6 +267,24 @@ pub fn key_id(user: usize, slot: usize) -> String {
     format!("AKIAFAKE{user:010}{slot:02}")
 }
 
+/// An answer of `bytes` spaces streamed in 1 MiB chunks (with a `Content-Length` when
+/// `declared`), of the protocol's content type: the `Huge` fault.
+fn huge(bytes: usize, declared: bool, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(
+        Repeat {
+            chunk: Bytes::from(vec![b' '; 1 << 20]),
+            left: bytes,
+            declared,
+        }
+        .boxed(),
+    );
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 /// `left` bytes of spaces, a shared chunk at a time: 200 MB cost the fake no memory.
 struct Repeat {
     chunk: Bytes,
@@ -539,19 +557,7 @@ async fn handle(
             ))
         }
         Some(FaultKind::Huge { bytes, declared }) => {
-            let mut response = Response::new(
-                Repeat {
-                    chunk: Bytes::from(vec![b' '; 1 << 20]),
-                    left: bytes,
-                    declared,
-                }
-                .boxed(),
-            );
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/xml"),
-            );
-            return Ok(response);
+            return Ok(huge(bytes, declared, "text/xml"));
         }
         Some(FaultKind::Malformed) => {
             return Ok(xml_response(StatusCode::OK, "this is <not xml".to_owned()))

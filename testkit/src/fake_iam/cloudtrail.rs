@@ -32,7 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::{arrive, iso8601, now, Body, Failure, FaultKind, Repeat, State};
+use super::{arrive, huge, iso8601, now, Body, Failure, FaultKind, State};
 
 /// The `X-Amz-Target` of `LookupEvents` as `aws-sdk-cloudtrail` sends it (the Smithy service
 /// shape's name and the operation).
@@ -374,19 +374,7 @@ pub(super) async fn serve(
             ))
         }
         Some(FaultKind::Huge { bytes, declared }) => {
-            let mut response = Response::new(
-                Repeat {
-                    chunk: Bytes::from(vec![b' '; 1 << 20]),
-                    left: bytes,
-                    declared,
-                }
-                .boxed(),
-            );
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
-            );
-            return Ok(response);
+            return Ok(huge(bytes, declared, "application/x-amz-json-1.1"));
         }
         Some(FaultKind::Rewrite(rewrite)) => {
             let text = {
